@@ -1,0 +1,31 @@
+"""Who may act for which store. Read-only questions, asked by pages, API and admin."""
+
+from django.db.models import QuerySet
+
+from accounts.models import StaffRole
+
+
+def is_programme_admin(user) -> bool:
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    return StaffRole.objects.filter(user=user, role=StaffRole.Role.ADMIN).exists()
+
+
+def stores_for(user, *, roles=(StaffRole.Role.CASHIER, StaffRole.Role.MANAGER)) -> QuerySet:
+    """The stores this user may act for with one of `roles` (admins: every store)."""
+    from loyalty.models import Store
+
+    if is_programme_admin(user):
+        return Store.objects.all()
+    if not user.is_authenticated:
+        return Store.objects.none()
+    return Store.objects.filter(staff_roles__user=user, staff_roles__role__in=roles).distinct()
+
+
+def can_act_for(user, store, *, role: str = StaffRole.Role.CASHIER) -> bool:
+    """Cashiers act for their stores; managers can do what cashiers do and adjust points."""
+    roles = [StaffRole.Role.MANAGER] if role == StaffRole.Role.MANAGER else [
+        StaffRole.Role.CASHIER, StaffRole.Role.MANAGER]
+    return stores_for(user, roles=roles).filter(pk=store.pk).exists()

@@ -1,0 +1,14 @@
+from .ledger import PointsEntry, PointsLot
+from .members import ConsentChange, ExternalId, Member, MemberMerge
+from .cards import Card
+from .programme import Programme
+from .purchases import ActionEvent, Purchase, PurchaseItem, Refund
+from .scale import ActionRule, EarningRule, Multiplier
+from .stores import Store
+from .tiers import Tier, TierChange
+
+__all__ = [
+    "ActionEvent", "ActionRule", "Card", "ConsentChange", "EarningRule", "ExternalId",
+    "Member", "MemberMerge", "Multiplier", "PointsEntry", "PointsLot", "Programme",
+    "Purchase", "PurchaseItem", "Refund", "Store", "Tier", "TierChange",
+]

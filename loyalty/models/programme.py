@@ -1,0 +1,64 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Programme(models.Model):
+    """The programme-wide settings: one row, edited by programme admins.
+
+    Changing them never touches points already earned: each lot keeps the
+    pending and expiry dates it was given, each purchase the breakdown it earned.
+    """
+
+    class TierBasis(models.TextChoices):
+        POINTS = "points", _("Qualifying points earned in the window")
+        SPEND = "spend", _("Net spend in the window")
+
+    name = models.CharField(_("name"), max_length=100, default="Loyalty programme")
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    points_validity_days = models.PositiveIntegerField(
+        _("points validity (days)"), default=365,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=_("Points expire this many days after the purchase that earned them."))
+    return_window_days = models.PositiveIntegerField(
+        _("return window (days)"), default=14, validators=[MaxValueValidator(365)],
+        help_text=_("Points from a purchase stay pending, not spendable, for this long."))
+    max_points_per_purchase = models.PositiveIntegerField(
+        _("cap per purchase"), null=True, blank=True,
+        help_text=_("The most points one purchase can earn. Empty: no cap."))
+    max_points_per_day = models.PositiveIntegerField(
+        _("cap per day"), null=True, blank=True,
+        help_text=_("The most points a member can earn from purchases in one day. Empty: no cap."))
+    tier_basis = models.CharField(_("tier basis"), max_length=8, choices=TierBasis.choices,
+                                  default=TierBasis.POINTS)
+    tier_window_days = models.PositiveIntegerField(
+        _("tier window (days)"), default=365,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=_("Tiers are computed over this rolling window."))
+    actions_qualify_for_tiers = models.BooleanField(
+        _("action points count towards tiers"), default=False,
+        help_text=_("If off, only points earned by purchases count towards tiers."))
+
+    class Meta:
+        verbose_name = _("programme settings")
+        verbose_name_plural = _("programme settings")
+        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="single_programme")]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.return_window_days >= self.points_validity_days:
+            raise ValidationError(
+                {"return_window_days": _("The return window must be shorter than the "
+                                         "points validity.")})
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "Programme":
+        programme, _created = cls.objects.get_or_create(pk=1)
+        return programme

@@ -1,0 +1,61 @@
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Tier(models.Model):
+    """A status level. A member is in the highest tier whose threshold they reach."""
+
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=60)
+    rank = models.PositiveSmallIntegerField(_("rank"), unique=True,
+                                            help_text=_("0 is the entry tier; higher is better."))
+    threshold = models.DecimalField(
+        _("threshold"), max_digits=12, decimal_places=2, default=0,
+        validators=[MinValueValidator(0)],
+        help_text=_("Qualifying points (or spend) needed over the tier window."))
+    earn_multiplier = models.DecimalField(
+        _("earn multiplier"), max_digits=4, decimal_places=2, default=1,
+        validators=[MinValueValidator(1)],
+        help_text=_("1.00 = no bonus; 1.50 = 50% more points on purchases."))
+    benefits = models.TextField(_("benefits"), blank=True, help_text=_("One per line."))
+
+    class Meta:
+        ordering = ["rank"]
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def benefit_list(self) -> list[str]:
+        return [line.strip() for line in self.benefits.splitlines() if line.strip()]
+
+
+class TierChange(models.Model):
+    """A member's tier history."""
+
+    class Reason(models.TextChoices):
+        PROMOTION = "promotion", _("Promotion")
+        REEVALUATION = "reevaluation", _("Re-evaluation")
+        MERGE = "merge", _("Merge")
+        MANUAL = "manual", _("Set by staff")
+
+    member = models.ForeignKey("loyalty.Member", on_delete=models.CASCADE,
+                               related_name="tier_changes")
+    from_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
+    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="+")
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    qualifying_value = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                           blank=True, related_name="+")
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier history")

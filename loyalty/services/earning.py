@@ -1,0 +1,153 @@
+"""Evaluate what a purchase earns under the points scale. Pure: reads, never writes.
+
+Points are computed on what the customer paid: when line items add up to more
+than the amount (a voucher, a discount), every line is scaled down in
+proportion; what the amount holds beyond the lines (shipping, a service) is
+one more line with no SKU or category.
+
+Per line, spend rules apply by priority; a rule that does not stack stops the
+rules below it. Multipliers add (factor − 1) × the line's base points, the
+same way, and the member's tier adds (multiplier − 1) × all base points.
+Bonuses add up rather than compound, so a member can follow the arithmetic.
+Each line of the breakdown is rounded down once, at the end; caps come last.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from loyalty.models import EarningRule, Multiplier, Programme, Purchase
+
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    category: str
+    amount: Decimal
+
+
+@dataclass
+class Scale:
+    """A snapshot of the points scale, loaded once for an evaluation."""
+
+    programme: Programme
+    rules: list[EarningRule]
+    multipliers: list[Multiplier]
+
+
+@dataclass
+class Evaluation:
+    points: int
+    breakdown: list[dict] = field(default_factory=list)
+
+
+def load_scale() -> Scale:
+    return Scale(
+        programme=Programme.load(),
+        rules=list(EarningRule.objects.filter(active=True).order_by("-priority", "id")),
+        multipliers=list(Multiplier.objects.filter(active=True).order_by("-priority", "id")),
+    )
+
+
+def lines_for(*, amount: Decimal, items) -> list[Line]:
+    """Split the amount paid over the items; see the module's docstring."""
+    if not items:
+        return [Line(sku="", category="", amount=amount)]
+    totals = [Decimal(item["unit_price"]) * item["quantity"] for item in items]
+    items_total = sum(totals, ZERO)
+    scale = amount / items_total if items_total > amount else Decimal(1)
+    lines = [Line(sku=item["sku"], category=item.get("category") or "", amount=total * scale)
+             for item, total in zip(items, totals, strict=True)]
+    if amount > items_total:
+        lines.append(Line(sku="", category="", amount=amount - items_total))
+    return lines
+
+
+def earned_today(*, member, occurred_at: datetime) -> int:
+    day = timezone.localtime(occurred_at).replace(hour=0, minute=0, second=0, microsecond=0)
+    total = (Purchase.objects.filter(member=member, occurred_at__gte=day,
+                                     occurred_at__lt=day + timezone.timedelta(days=1))
+             .aggregate(total=Sum("points_earned"))["total"])
+    return total or 0
+
+
+def evaluate_purchase(*, scale: Scale, store, occurred_at: datetime, amount: Decimal,
+                      items=(), tier=None, earned_today: int = 0) -> Evaluation:
+    lines = lines_for(amount=amount, items=items)
+    rules = [rule for rule in scale.rules
+             if rule.matches_purchase(store=store, occurred_at=occurred_at)
+             and (rule.min_basket is None or amount >= rule.min_basket)]
+
+    # Base points, per rule and per line.
+    per_rule: OrderedDict[EarningRule, Decimal] = OrderedDict()
+    line_rules: list[list[tuple[EarningRule, Decimal]]] = []
+    for line in lines:
+        applied = []
+        for rule in rules:
+            if not rule.matches_line(line):
+                continue
+            points = line.amount * rule.points_per_unit
+            applied.append((rule, points))
+            per_rule[rule] = per_rule.get(rule, ZERO) + points
+            if not rule.stackable:
+                break
+        line_rules.append(applied)
+
+    # A rule's own cap scales its contribution to every line down alike.
+    ratio = {}
+    for rule, points in per_rule.items():
+        ratio[rule] = Decimal(1)
+        if rule.max_points is not None and points > rule.max_points:
+            ratio[rule] = Decimal(rule.max_points) / points
+            per_rule[rule] = Decimal(rule.max_points)
+    line_base = [sum((points * ratio[rule] for rule, points in applied), ZERO)
+                 for applied in line_rules]
+    breakdown = [{"rule": rule.name, "points": math.floor(points), "source": "rule",
+                  "rule_id": rule.pk} for rule, points in per_rule.items()]
+
+    multipliers = [m for m in scale.multipliers
+                   if m.matches_purchase(store=store, occurred_at=occurred_at)
+                   and (m.tier_id is None or (tier is not None and m.tier_id == tier.pk))]
+    bonus: OrderedDict[Multiplier, Decimal] = OrderedDict()
+    for line, base in zip(lines, line_base, strict=True):
+        if base <= 0:
+            continue
+        for multiplier in multipliers:
+            if not multiplier.matches_line(line):
+                continue
+            bonus[multiplier] = bonus.get(multiplier, ZERO) + base * (multiplier.factor - 1)
+            if not multiplier.stackable:
+                break
+    breakdown += [{"rule": f"{m.name} ×{m.factor.normalize():f}", "points": math.floor(points),
+                   "source": "multiplier", "rule_id": m.pk} for m, points in bonus.items()]
+    if tier is not None and tier.earn_multiplier > 1:
+        tier_bonus = sum(line_base, ZERO) * (tier.earn_multiplier - 1)
+        breakdown.append({"rule": _("%(tier)s tier ×%(factor)s") % {
+            "tier": tier.name, "factor": f"{tier.earn_multiplier.normalize():f}"},
+            "points": math.floor(tier_bonus), "source": "tier", "rule_id": tier.pk})
+
+    breakdown = [line for line in breakdown if line["points"] > 0]
+    total = sum(line["points"] for line in breakdown)
+
+    programme = scale.programme
+    if programme.max_points_per_purchase is not None and total > programme.max_points_per_purchase:
+        breakdown.append({"rule": _("Cap per purchase"), "source": "cap", "rule_id": None,
+                          "points": programme.max_points_per_purchase - total})
+        total = programme.max_points_per_purchase
+    if programme.max_points_per_day is not None:
+        room = max(programme.max_points_per_day - earned_today, 0)
+        if total > room:
+            breakdown.append({"rule": _("Cap per day"), "source": "cap", "rule_id": None,
+                              "points": room - total})
+            total = room
+    return Evaluation(points=total, breakdown=breakdown)

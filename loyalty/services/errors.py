@@ -1,0 +1,95 @@
+"""Domain errors. Each carries the contract's stable code and an HTTP status.
+
+Services raise them; the API, pages, admin and commands translate them to
+their own medium. Nobody re-implements the rule that raised them.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class DomainError(Exception):
+    code = "invalid"
+    status = 400
+    default_message = _("The request is not valid.")
+
+    def __init__(self, message=None, *, fields: dict | None = None):
+        self.message = str(message or self.default_message)
+        self.fields = fields or {}
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "fields": self.fields}
+
+
+class Invalid(DomainError):
+    pass
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    default_message = _("Not found.")
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+    default_message = _("Not enough points.")
+
+
+class OrderConflict(Conflict):
+    code = "order_conflict"
+    default_message = _("This order id was already recorded with other content.")
+
+
+class RefundConflict(Conflict):
+    code = "refund_conflict"
+    default_message = _("This refund id was already recorded with other content.")
+
+
+class EventConflict(Conflict):
+    code = "event_conflict"
+    default_message = _("This event id was already recorded with other content.")
+
+
+class RefundExceedsPurchase(Conflict):
+    code = "refund_exceeds_purchase"
+    default_message = _("The refund is larger than what remains of the purchase.")
+
+
+class MemberExists(Conflict):
+    code = "member_exists"
+    default_message = _("A member already holds this email, phone or external id.")
+
+
+class MemberClosed(Conflict):
+    code = "member_closed"
+    default_message = _("This member was merged or deleted.")
+
+
+class MergeNotAllowed(Conflict):
+    code = "merge_not_allowed"
+    default_message = _("These members cannot be merged.")
+
+
+class UnknownEventType(DomainError):
+    code = "unknown_event_type"
+    default_message = _("Unknown event type.")
+
+
+class TokenInvalid(DomainError):
+    code = "token_invalid"
+    default_message = _("This card code is not valid.")
+
+
+class TokenExpired(Conflict):
+    code = "token_expired"
+    default_message = _("This card code has expired: ask the customer to show the card again.")
+
+
+class CardBlocked(Conflict):
+    code = "card_blocked"
+    default_message = _("This card is blocked.")

@@ -1,0 +1,300 @@
+"""The points ledger: the only code that changes a member's points.
+
+Every change is a `PointsEntry`, written in the caller's transaction, with the
+member row locked (`select_for_update`) for the whole of it. Credits create a
+`PointsLot` with its own pending and expiry dates; debits consume spendable
+lots first-expiring-first. A spendable balance below zero (a debt) can only
+come from a refund of points already spent; later credits pay it off first.
+
+The functions prefixed `apply_` work inside a transaction on a member that
+the caller has locked with `lock_member`; the other public functions are
+complete services (one transaction each).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from loyalty.models import Member, PointsEntry, PointsLot, Programme
+from loyalty.services.errors import Invalid, InsufficientPoints, MemberClosed, NotFound
+
+Kind = PointsEntry.Kind
+MAX_POINTS_PER_ENTRY = 10_000_000
+
+
+def lock_member(member_id: int, *, follow_merges: bool = True) -> Member:
+    """Lock and return the member row; a merged member resolves to its survivor.
+
+    Must be called inside `transaction.atomic()`.
+    """
+    _require_transaction()
+    seen = set()
+    while True:
+        try:
+            member = (Member.objects.select_for_update(of=("self",))
+                      .select_related("tier").get(pk=member_id))
+        except Member.DoesNotExist:
+            raise NotFound(fields={"member_id": member_id}) from None
+        if member.status == Member.Status.MERGED and follow_merges and member.merged_into_id:
+            if member.merged_into_id in seen:  # pragma: no cover - a cycle is a data bug
+                raise MemberClosed()
+            seen.add(member.pk)
+            member_id = member.merged_into_id
+            continue
+        if not member.is_active:
+            raise MemberClosed(fields={"member_id": member.pk})
+        return member
+
+
+def _require_transaction():
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("Ledger changes must run inside transaction.atomic().")
+
+
+def _entry(member: Member, *, kind: str, points: int, reason: str, reference: str, now,
+           store=None, by=None, lifetime_delta: int = 0) -> PointsEntry:
+    return PointsEntry.objects.create(
+        member=member, kind=kind, points=points,
+        balance_after=member.balance + member.pending, lifetime_delta=lifetime_delta,
+        reason=reason[:255], reference=reference[:120], store=store,
+        created_by=by if (by is not None and by.is_authenticated) else None, created_at=now)
+
+
+def _save_points(member: Member) -> None:
+    member.save(update_fields=["balance", "pending", "lifetime_earned", "updated_at"])
+
+
+def _settle_debt(member: Member) -> None:
+    """Keep spendable lots equal to max(balance, 0): a debt is paid off from the lots.
+
+    The balance itself does not change; only where the points sit does.
+    """
+    lots = _spendable_lots(member)
+    excess = sum(lot.remaining for lot in lots) - max(member.balance, 0)
+    for lot in lots:
+        if excess <= 0:
+            break
+        take = min(lot.remaining, excess)
+        lot.remaining -= take
+        lot.spent += take
+        excess -= take
+        lot.save(update_fields=["remaining", "spent"])
+
+
+def apply_credit(member: Member, *, kind: str, points: int, reason: str, reference: str,
+                 now: datetime, available_at: datetime | None = None,
+                 expires_at: datetime | None = None, qualifying: bool = False,
+                 earned: bool = False, store=None, by=None) -> PointsEntry:
+    """Credit `points` to a locked member as a new lot. Returns the entry."""
+    _require_transaction()
+    if not isinstance(points, int) or points <= 0 or points > MAX_POINTS_PER_ENTRY:
+        raise Invalid(fields={"points": "must be a positive whole number"})
+    if expires_at is None:
+        expires_at = now + timedelta(days=Programme.load().points_validity_days)
+    available_at = available_at or now
+    released = available_at <= now
+    if released:
+        member.balance += points
+    else:
+        member.pending += points
+    if earned:
+        member.lifetime_earned += points
+    entry = _entry(member, kind=kind, points=points, reason=reason, reference=reference,
+                   now=now, store=store, by=by, lifetime_delta=points if earned else 0)
+    lot = PointsLot(member=member, entry=entry, points=points, remaining=points,
+                    qualifying=qualifying, earned_at=now, available_at=available_at,
+                    released=released, expires_at=expires_at)
+    if released and member.balance - points < 0:
+        # The member owed points (a refund of spent points): this credit pays it off.
+        paid = min(points, -(member.balance - points))
+        lot.remaining -= paid
+        lot.spent += paid
+    lot.save()
+    _save_points(member)
+    return entry
+
+
+def _spendable_lots(member: Member):
+    return list(PointsLot.objects.filter(member=member, released=True, remaining__gt=0)
+                .order_by("expires_at", "id"))
+
+
+def apply_debit(member: Member, *, kind: str, points: int, reason: str, reference: str,
+                now: datetime, store=None, by=None, allow_debt: bool = False) -> PointsEntry:
+    """Debit `points` from a locked member's spendable lots, first-expiring-first.
+
+    Raises InsufficientPoints unless `allow_debt` (refunds of spent points only).
+    """
+    _require_transaction()
+    if not isinstance(points, int) or points <= 0 or points > MAX_POINTS_PER_ENTRY:
+        raise Invalid(fields={"points": "must be a positive whole number"})
+    apply_due_changes(member, now=now)
+    if points > member.balance and not allow_debt:
+        raise InsufficientPoints(fields={"balance": member.balance, "required": points})
+    to_take = points
+    for lot in _spendable_lots(member):
+        if to_take <= 0:
+            break
+        take = min(lot.remaining, to_take)
+        lot.remaining -= take
+        lot.spent += take
+        to_take -= take
+        lot.save(update_fields=["remaining", "spent"])
+    member.balance -= points
+    entry = _entry(member, kind=kind, points=-points, reason=reason, reference=reference,
+                   now=now, store=store, by=by)
+    _save_points(member)
+    return entry
+
+
+def apply_due_changes(member: Member, *, now: datetime) -> list[PointsEntry]:
+    """Release pending lots whose return window has passed, then expire what is due.
+
+    Idempotent: what is released or expired is never touched again.
+    """
+    _require_transaction()
+    due = list(PointsLot.objects.filter(member=member, released=False, available_at__lte=now)
+               .order_by("expires_at", "id"))
+    if due:
+        for lot in due:
+            member.pending -= lot.remaining
+            member.balance += lot.remaining
+            lot.released = True
+            lot.save(update_fields=["released"])
+        _settle_debt(member)
+        _save_points(member)
+    entries = []
+    expiring = PointsLot.objects.filter(member=member, released=True, remaining__gt=0,
+                                        expires_at__lte=now).order_by("expires_at", "id")
+    for lot in expiring:
+        points = lot.remaining
+        lot.expired += points
+        lot.remaining = 0
+        lot.save(update_fields=["remaining", "expired"])
+        member.balance -= points
+        entries.append(_entry(
+            member, kind=Kind.EXPIRE, points=-points,
+            reason=f"Points earned on {timezone.localdate(lot.earned_at):%Y-%m-%d} expired",
+            reference=f"lot:{lot.pk}", now=now))
+        _save_points(member)
+    return entries
+
+
+def apply_reversal(member: Member, *, lot: PointsLot | None, points: int, reason: str,
+                   reference: str, now: datetime, store=None, by=None) -> PointsEntry | None:
+    """Take back `points` that `lot` earned (a refund).
+
+    Points still in the lot are taken from it. Points the member already spent
+    are taken from the balance, which may go below zero. Points that already
+    expired are not taken again: the member has lost them once.
+    """
+    _require_transaction()
+    if points <= 0:
+        return None
+    apply_due_changes(member, now=now)
+    from_lot = from_balance = 0
+    if lot is not None:
+        lot.refresh_from_db()
+        from_lot = min(lot.remaining, points)
+        from_balance = min(points - from_lot, lot.spent - lot.clawed_back)
+        lot.remaining -= from_lot
+        lot.reversed += from_lot
+        lot.clawed_back += from_balance
+        lot.save(update_fields=["remaining", "reversed", "clawed_back"])
+        if lot.released:
+            member.balance -= from_lot
+        else:
+            member.pending -= from_lot
+    total = from_lot + from_balance
+    if total == 0:
+        return None
+    if from_balance:
+        to_take = from_balance
+        for other in _spendable_lots(member):
+            if to_take <= 0:
+                break
+            take = min(other.remaining, to_take)
+            other.remaining -= take
+            other.spent += take
+            to_take -= take
+            other.save(update_fields=["remaining", "spent"])
+        member.balance -= from_balance
+    member.lifetime_earned -= total
+    entry = _entry(member, kind=Kind.REFUND, points=-total, reason=reason, reference=reference,
+                   now=now, store=store, by=by, lifetime_delta=-total)
+    _save_points(member)
+    return entry
+
+
+@dataclass(frozen=True)
+class Transfer:
+    points: int
+    lots: int
+
+
+def apply_transfer(*, source: Member, target: Member, reason: str, reference: str, now,
+                   by=None) -> Transfer:
+    """Move every lot and point of `source` to `target` (a merge). Both locked."""
+    _require_transaction()
+    lot_count = PointsLot.objects.filter(member=source).update(member=target)
+    total = source.balance + source.pending
+    lifetime = source.lifetime_earned
+    if total or lifetime or source.balance:
+        target.balance += source.balance
+        target.pending += source.pending
+        target.lifetime_earned += lifetime
+        source.balance = source.pending = source.lifetime_earned = 0
+        _entry(source, kind=Kind.MERGE, points=-total, reason=reason, reference=reference,
+               now=now, by=by, lifetime_delta=-lifetime)
+        _save_points(source)
+        _entry(target, kind=Kind.MERGE, points=total, reason=reason, reference=reference,
+               now=now, by=by, lifetime_delta=lifetime)
+        _settle_debt(target)
+        _save_points(target)
+    return Transfer(points=total, lots=lot_count)
+
+
+# --- Complete services -------------------------------------------------------------------
+
+
+def adjust_points(*, member_id: int, points: int, reason: str, by=None, store=None,
+                  now: datetime | None = None) -> PointsEntry:
+    """A manual correction by staff. Credits are spendable at once; debits need the balance.
+
+    Raises Invalid without a reason or for zero points, InsufficientPoints when
+    a debit is larger than the spendable balance.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid(fields={"reason": "a reason is required"})
+    if not isinstance(points, int) or isinstance(points, bool) or points == 0:
+        raise Invalid(fields={"points": "must be a non-zero whole number"})
+    with transaction.atomic():
+        member = lock_member(member_id)
+        if points > 0:
+            return apply_credit(member, kind=Kind.ADJUST, points=points, reason=reason,
+                                reference=f"adjust:{member.pk}", now=now, store=store, by=by)
+        return apply_debit(member, kind=Kind.ADJUST, points=-points, reason=reason,
+                           reference=f"adjust:{member.pk}", now=now, store=store, by=by)
+
+
+def bring_member_up_to_date(*, member_id: int, now: datetime | None = None) -> list[PointsEntry]:
+    """Release pending points that are due and expire points that are due, for one member."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        member = lock_member(member_id)
+        return apply_due_changes(member, now=now)
+
+
+def members_with_due_points(*, now: datetime | None = None):
+    """Ids of members who have pending points to release or points to expire."""
+    now = now or timezone.now()
+    pending = PointsLot.objects.filter(released=False, available_at__lte=now)
+    expiring = PointsLot.objects.filter(released=True, remaining__gt=0, expires_at__lte=now)
+    return (pending.values_list("member_id", flat=True)
+            .union(expiring.values_list("member_id", flat=True)))

@@ -1,0 +1,238 @@
+"""Purchases and refunds: what a member earns for buying, and gives back for returning.
+
+Ingestion is idempotent on (store, order id): the same order again changes
+nothing and returns what the first one did; the same order id with another
+amount, member or lines is an `order_conflict`. Refunds are idempotent on
+(store, refund id) and reverse points in proportion to the amount refunded,
+cumulatively, so that refunding a purchase in parts takes back exactly what
+refunding it at once would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from loyalty.models import PointsEntry, Purchase, PurchaseItem, Refund, Store
+from loyalty.services import earning, ledger, tiers
+from loyalty.services.members import current_member
+from loyalty.services.errors import (
+    Invalid, NotFound, OrderConflict, RefundConflict, RefundExceedsPurchase,
+)
+
+MAX_ITEMS = 500
+MAX_QUANTITY = 100_000
+CENT = Decimal("0.01")
+
+
+def parse_money(value, *, field: str, allow_zero: bool = True) -> Decimal:
+    """A decimal amount with at most two places, within the programme's bounds."""
+    if isinstance(value, float | bool) or value is None:
+        raise Invalid(fields={field: "a decimal string such as \"49.90\""})
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise Invalid(fields={field: "a decimal string such as \"49.90\""}) from None
+    if not amount.is_finite():
+        raise Invalid(fields={field: "must be a finite amount"})
+    if amount != amount.quantize(CENT, rounding="ROUND_DOWN"):
+        raise Invalid(fields={field: "at most two decimal places"})
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise Invalid(fields={field: "must be positive"})
+    if amount > Decimal(settings.LOYALTY_MAX_PURCHASE_AMOUNT):
+        raise Invalid(fields={field: f"at most {settings.LOYALTY_MAX_PURCHASE_AMOUNT}"})
+    return amount.quantize(CENT)
+
+
+def _identifier(value, *, field: str) -> str:
+    value = str(value or "").strip()
+    if not value or len(value) > 100 or any(ord(ch) < 32 for ch in value):
+        raise Invalid(fields={field: "1 to 100 printable characters"})
+    return value
+
+
+def clean_items(items) -> list[dict]:
+    if not items:
+        return []
+    if not isinstance(items, list | tuple) or len(items) > MAX_ITEMS:
+        raise Invalid(fields={"items": f"a list of at most {MAX_ITEMS} lines"})
+    cleaned = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise Invalid(fields={f"items[{index}]": "an object"})
+        quantity = item.get("quantity")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not (
+                1 <= quantity <= MAX_QUANTITY):
+            raise Invalid(fields={f"items[{index}].quantity": "a whole number from 1"})
+        cleaned.append({
+            "sku": _identifier(item.get("sku"), field=f"items[{index}].sku"),
+            "category": str(item.get("category") or "").strip()[:100],
+            "quantity": quantity,
+            "unit_price": parse_money(item.get("unit_price"),
+                                      field=f"items[{index}].unit_price"),
+        })
+    return cleaned
+
+
+def _fingerprint(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _occurred_at(value: datetime | None, now: datetime) -> datetime:
+    if value is None:
+        return now
+    if timezone.is_naive(value):
+        raise Invalid(fields={"occurred_at": "needs a time zone offset"})
+    if value > now + settings.LOYALTY_CLOCK_SKEW:
+        raise Invalid(fields={"occurred_at": "in the future"})
+    if value < now - timedelta(days=365 * 10):
+        raise Invalid(fields={"occurred_at": "too far in the past"})
+    return value
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A purchase (or refund, or action) and whether this call created it."""
+
+    obj: object
+    created: bool
+
+
+def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
+                    occurred_at: datetime | None = None, now: datetime | None = None
+                    ) -> Recorded:
+    """Record a purchase for a member and credit what it earns, once.
+
+    Points stay pending for the programme's return window after the purchase,
+    then become spendable; they expire after the validity period. Raises
+    Invalid (bad amount, items, dates), OrderConflict (same order id, other
+    content), NotFound or MemberClosed (member).
+    """
+    now = now or timezone.now()
+    order_id = _identifier(order_id, field="order_id")
+    amount = parse_money(amount, field="amount")
+    items = clean_items(items)
+    occurred_at = _occurred_at(occurred_at, now)
+    fingerprint = _fingerprint({"amount": amount, "items": items})
+    try:
+        with transaction.atomic():
+            locked = ledger.lock_member(member.pk)
+            existing = Purchase.objects.filter(store=store, order_id=order_id).first()
+            if existing is not None:
+                return Recorded(_same_purchase(existing, locked, fingerprint), False)
+            scale = earning.load_scale()
+            programme = scale.programme
+            today = (earning.earned_today(member=locked, occurred_at=occurred_at)
+                     if programme.max_points_per_day is not None else 0)
+            evaluation = earning.evaluate_purchase(
+                scale=scale, store=store, occurred_at=occurred_at, amount=amount, items=items,
+                tier=locked.tier, earned_today=today)
+            entry = None
+            if evaluation.points > 0:
+                entry = ledger.apply_credit(
+                    locked, kind=PointsEntry.Kind.EARN, points=evaluation.points,
+                    reason=f"Purchase {order_id} at {store.name}",
+                    reference=f"order:{store.code}/{order_id}", now=now,
+                    available_at=occurred_at + timedelta(days=programme.return_window_days),
+                    expires_at=occurred_at + timedelta(days=programme.points_validity_days),
+                    qualifying=True, earned=True, store=store)
+            purchase = Purchase.objects.create(
+                store=store, order_id=order_id, member=locked, amount=amount,
+                occurred_at=occurred_at, points_earned=evaluation.points,
+                points_breakdown=evaluation.breakdown, balance_after=locked.balance,
+                entry=entry, fingerprint=fingerprint, created_at=now)
+            if items:
+                PurchaseItem.objects.bulk_create(PurchaseItem(purchase=purchase, **item)
+                                                 for item in items)
+            if entry is not None:
+                tiers.apply_promotion(locked, now=now)
+            return Recorded(purchase, True)
+    except IntegrityError:
+        # The same order arrived at the same moment for another member row.
+        existing = Purchase.objects.filter(store=store, order_id=order_id).first()
+        if existing is None:
+            raise
+        return Recorded(_same_purchase(existing, current_member(member), fingerprint), False)
+
+
+def _same_purchase(existing: Purchase, member, fingerprint: str) -> Purchase:
+    if existing.member_id != member.pk or existing.fingerprint != fingerprint:
+        raise OrderConflict(fields={"order_id": existing.order_id})
+    return existing
+
+
+def points_status(purchase: Purchase, *, now: datetime | None = None) -> str:
+    now = now or timezone.now()
+    entry = purchase.entry
+    if entry is None:
+        return "available"
+    return "available" if entry.lot.available_at <= now else "pending"
+
+
+def record_refund(*, purchase: Purchase, refund_id: str, amount, items=(), by=None,
+                  now: datetime | None = None) -> Recorded:
+    """Refund part or all of a purchase and take back the points it earned, in proportion.
+
+    Raises Invalid, RefundExceedsPurchase (more than what remains unrefunded) or
+    RefundConflict (same refund id, other content).
+    """
+    now = now or timezone.now()
+    refund_id = _identifier(refund_id, field="refund_id")
+    amount = parse_money(amount, field="amount", allow_zero=False)
+    items = clean_items(items)
+    fingerprint = _fingerprint({"purchase": purchase.pk, "amount": amount, "items": items})
+    try:
+        with transaction.atomic():
+            member = ledger.lock_member(purchase.member_id)
+            purchase = Purchase.objects.select_related("entry__lot", "store").get(pk=purchase.pk)
+            existing = Refund.objects.filter(store=purchase.store, refund_id=refund_id).first()
+            if existing is not None:
+                return Recorded(_same_refund(existing, fingerprint), False)
+            if amount > purchase.refundable_amount:
+                raise RefundExceedsPurchase(fields={
+                    "amount": f"at most {purchase.refundable_amount}"})
+            refunded = purchase.refunded_amount + amount
+            target = (math.floor(purchase.points_earned * refunded / purchase.amount)
+                      if purchase.amount else 0)
+            to_reverse = target - purchase.points_reversed
+            lot = purchase.entry.lot if purchase.entry_id else None
+            entry = ledger.apply_reversal(
+                member, lot=lot, points=to_reverse,
+                reason=f"Refund {refund_id} of purchase {purchase.order_id}",
+                reference=f"refund:{purchase.store.code}/{refund_id}", now=now,
+                store=purchase.store, by=by)
+            purchase.refunded_amount = refunded
+            purchase.points_reversed = target
+            purchase.save(update_fields=["refunded_amount", "points_reversed"])
+            refund = Refund.objects.create(
+                purchase=purchase, store=purchase.store, refund_id=refund_id, amount=amount,
+                items=[{**item, "unit_price": str(item["unit_price"])} for item in items],
+                points_reversed=-entry.points if entry else 0, balance_after=member.balance,
+                entry=entry, fingerprint=fingerprint, created_at=now)
+            return Recorded(refund, True)
+    except IntegrityError:
+        existing = Refund.objects.filter(store=purchase.store, refund_id=refund_id).first()
+        if existing is None:
+            raise
+        return Recorded(_same_refund(existing, fingerprint), False)
+
+
+def _same_refund(existing: Refund, fingerprint: str) -> Refund:
+    if existing.fingerprint != fingerprint:
+        raise RefundConflict(fields={"refund_id": existing.refund_id})
+    return existing
+
+
+def find_purchase(*, store: Store, purchase_id) -> Purchase:
+    try:
+        return Purchase.objects.select_related("store").get(pk=int(purchase_id), store=store)
+    except (Purchase.DoesNotExist, ValueError, TypeError):
+        raise NotFound(fields={"purchase_id": purchase_id}) from None
