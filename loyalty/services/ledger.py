@@ -50,6 +50,11 @@ def lock_member(member_id: int, *, follow_merges: bool = True) -> Member:
         return member
 
 
+def _is_points(value) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and 0 < value <= MAX_POINTS_PER_ENTRY)
+
+
 def _require_transaction():
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("Ledger changes must run inside transaction.atomic().")
@@ -91,7 +96,7 @@ def apply_credit(member: Member, *, kind: str, points: int, reason: str, referen
                  earned: bool = False, store=None, by=None) -> PointsEntry:
     """Credit `points` to a locked member as a new lot. Returns the entry."""
     _require_transaction()
-    if not isinstance(points, int) or points <= 0 or points > MAX_POINTS_PER_ENTRY:
+    if not _is_points(points):
         raise Invalid(fields={"points": "must be a positive whole number"})
     if expires_at is None:
         expires_at = now + timedelta(days=Programme.load().points_validity_days)
@@ -130,7 +135,7 @@ def apply_debit(member: Member, *, kind: str, points: int, reason: str, referenc
     Raises InsufficientPoints unless `allow_debt` (refunds of spent points only).
     """
     _require_transaction()
-    if not isinstance(points, int) or points <= 0 or points > MAX_POINTS_PER_ENTRY:
+    if not _is_points(points):
         raise Invalid(fields={"points": "must be a positive whole number"})
     apply_due_changes(member, now=now)
     if points > member.balance and not allow_debt:
@@ -296,5 +301,5 @@ def members_with_due_points(*, now: datetime | None = None):
     now = now or timezone.now()
     pending = PointsLot.objects.filter(released=False, available_at__lte=now)
     expiring = PointsLot.objects.filter(released=True, remaining__gt=0, expires_at__lte=now)
-    return (pending.values_list("member_id", flat=True)
-            .union(expiring.values_list("member_id", flat=True)))
+    return (pending.order_by().values_list("member_id", flat=True)
+            .union(expiring.order_by().values_list("member_id", flat=True)))

@@ -153,7 +153,7 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
                 PurchaseItem.objects.bulk_create(PurchaseItem(purchase=purchase, **item)
                                                  for item in items)
             if entry is not None:
-                tiers.apply_promotion(locked, now=now)
+                tiers.apply_promotion(locked, now=now, programme=programme)
             return Recorded(purchase, True)
     except IntegrityError:
         # The same order arrived at the same moment for another member row.

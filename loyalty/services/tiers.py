@@ -47,13 +47,13 @@ def _change(member: Member, *, to: Tier | None, reason: str, value: Decimal, now
     member.save(update_fields=["tier", "updated_at"])
 
 
-def apply_promotion(member: Member, *, now: datetime, reason: str = TierChange.Reason.PROMOTION
-                    ) -> Tier | None:
+def apply_promotion(member: Member, *, now: datetime, reason: str = TierChange.Reason.PROMOTION,
+                    programme: Programme | None = None) -> Tier | None:
     """Move a locked member up if they now qualify for a higher tier. Never down."""
     tiers = list(Tier.objects.all())
     if not tiers:
         return member.tier
-    value = qualifying_value(member=member, now=now)
+    value = qualifying_value(member=member, now=now, programme=programme)
     target = tier_for(value, tiers)
     current_rank = member.tier.rank if member.tier else -1
     if target is not None and target.rank > current_rank:
