@@ -64,10 +64,11 @@ class UserAdmin(DjangoUserAdmin):
     )
     list_display = ("email", "first_name", "last_name", "is_staff", "is_superuser",
                     "is_active", "last_login")
-    list_filter = ("is_staff", "is_superuser", "is_active", "staff_roles__role", "groups")
+    # Customers have accounts too: no date_hierarchy (it scans every user), a date filter.
+    list_filter = ("is_staff", "is_superuser", "is_active", "staff_roles__role", "date_joined",
+                   "groups")
     search_fields = ("email", "first_name", "last_name")
     ordering = ("email",)
-    date_hierarchy = "date_joined"
     show_full_result_count = False
     inlines = (StaffRoleInline,)
     readonly_fields = ("last_login", "date_joined")

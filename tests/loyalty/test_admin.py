@@ -248,6 +248,14 @@ def test_the_adjust_action_refuses_an_incomplete_form(root_client, member, data)
     assert not PointsEntry.objects.exists()
 
 
+def test_an_action_on_too_many_members_is_refused(root_client, member, monkeypatch):
+    monkeypatch.setattr("loyalty.admin.base.MAX_MEMBERS_PER_ACTION", 1)
+    other = make_member(email="other@example.com")
+    response = adjust(root_client, [member, other], points="10", reason="Event")
+    assert any("at most 1" in str(message) for message in response.context["messages"])
+    assert not PointsEntry.objects.exists()
+
+
 def test_a_debit_larger_than_the_balance_is_an_error_message_not_a_500(root_client, member):
     ledger.adjust_points(member_id=member.pk, points=10, reason="Start")
     response = adjust(root_client, [member], points="-50", reason="Too much")
@@ -265,6 +273,9 @@ def test_managers_may_adjust_points_and_cashiers_may_not(client, store, member):
     adjust(client, [member], points="5", reason="Manager's call")
     member.refresh_from_db()
     assert member.balance == 5
+
+    choices = dict(client.get(reverse(CHANGELIST)).context["action_form"].fields["action"].choices)
+    assert "merge_members" not in choices  # merging is for programme admins
 
     cashier = staff_with_role(StaffRole.Role.CASHIER, store, "view_member", "change_member")
     client.force_login(cashier)
@@ -411,6 +422,15 @@ def test_editing_a_member_keeps_the_points_the_ledger_wrote_meanwhile(rf, superu
     member.refresh_from_db()
     assert member.last_name == "Skłodowska-Curie"
     assert member.balance == 25
+
+
+def test_a_merged_member_page_is_a_record_with_nothing_to_edit(root_client, programme_data):
+    merged = Member.objects.get(status=Member.Status.MERGED)
+    response = root_client.get(url(Member, "change", merged.pk))
+    assert response.status_code == 200
+    assert not list(response.context["adminform"].form.fields)
+    assert all(not inline.has_add_permission
+               for inline in response.context["inline_admin_formsets"])
 
 
 def test_the_programme_list_is_its_settings_page(root_client, programme_data):
