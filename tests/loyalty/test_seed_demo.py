@@ -1,0 +1,180 @@
+import inspect
+import random
+from io import StringIO
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core.management import call_command
+from django.utils import timezone
+
+from accounts.models import StaffRole, User
+from accounts.roles import can_act_for, is_programme_admin
+from loyalty.management.commands.seed_demo import Command
+from loyalty.models import (
+    ActionEvent,
+    ActionRule,
+    EarningRule,
+    Member,
+    MemberMerge,
+    Multiplier,
+    PointsEntry,
+    Programme,
+    Purchase,
+    Refund,
+    Store,
+    Tier,
+    TierChange,
+)
+from loyalty.services.audit import audit_ledger
+from loyalty.services.demo import (
+    DEMO_PASSWORD,
+    DemoLedgerUnsound,
+    _Plan,
+    black_friday,
+    seed_demo,
+)
+
+pytestmark = pytest.mark.django_db
+
+SMALL = 12
+
+
+def counts() -> dict:
+    return {model.__name__: model.objects.count() for model in (
+        Store, Tier, EarningRule, Multiplier, ActionRule, Member, Purchase, Refund,
+        ActionEvent, PointsEntry, TierChange, MemberMerge, User, StaffRole, EmailAddress)}
+
+
+@pytest.fixture
+def seeded():
+    return seed_demo(members=SMALL)
+
+
+def test_seeding_creates_the_stores_scale_tiers_and_settings(seeded):
+    stores = {store.code: store.kind for store in Store.objects.all()}
+    assert stores["paris"] == Store.Kind.IN_STORE and stores["web"] == Store.Kind.ONLINE
+    assert [(t.code, t.rank, t.threshold, t.earn_multiplier) for t in Tier.objects.all()] == [
+        ("bronze", 0, 0, 1), ("silver", 1, 500, 1.25), ("gold", 2, 1500, 1.5)]
+    assert all(len(tier.benefit_list) >= 3 for tier in Tier.objects.all())
+    assert EarningRule.objects.get(category="shoes").stackable is False
+    assert Multiplier.objects.filter(weekdays="67").exists()
+    assert Multiplier.objects.filter(starts_at__isnull=False, ends_at__isnull=False).exists()
+    assert set(ActionRule.objects.values_list("event_type", flat=True)) >= {
+        "account_created", "newsletter_signup", "review_posted", "referral", "birthday"}
+    programme = Programme.load()
+    assert (programme.return_window_days, programme.points_validity_days,
+            programme.tier_window_days) == (0, 365, 365)
+
+
+def test_the_three_logins_have_the_right_roles(seeded):
+    marie = User.objects.get(email="marie@example.com")
+    cashier = User.objects.get(email="cashier@example.com")
+    admin = User.objects.get(email="admin@example.com")
+    for user in (marie, cashier, admin):
+        assert user.check_password(DEMO_PASSWORD)
+        assert EmailAddress.objects.get(user=user, email=user.email).verified
+    assert EmailAddress.objects.get(user=marie).primary
+    assert not (marie.is_staff or cashier.is_staff or is_programme_admin(cashier))
+    paris, web = Store.objects.get(code="paris"), Store.objects.get(code="web")
+    assert can_act_for(cashier, paris) and not can_act_for(cashier, web)
+    assert list(StaffRole.objects.filter(user=cashier).values_list("store__code", "role")) == [
+        ("paris", "cashier")]
+    assert admin.is_superuser and admin.is_staff
+    assert StaffRole.objects.filter(user=admin, role="admin", store=None).exists()
+    assert [login[1] for login in seeded["logins"]] == [
+        "marie@example.com", "cashier@example.com", "admin@example.com"]
+
+
+def test_marie_is_a_member_with_points_and_purchases_in_both_stores(seeded):
+    member = Member.objects.get(user__email="marie@example.com")
+    assert (member.first_name, member.last_name, member.email) == (
+        "Marie", "Dupont", "marie@example.com")
+    assert member.balance > 0
+    assert member.tier.rank >= 1
+    assert set(member.purchases.values_list("store__code", flat=True)) >= {"paris", "web"}
+    assert member.purchases.filter(
+        occurred_at__gte=timezone.now() - timezone.timedelta(days=14)).exists()
+
+
+def test_the_history_is_realistic_and_the_ledger_is_sound(seeded):
+    assert seeded["created"] and seeded["ledger_ok"]
+    assert audit_ledger().violations == []
+    assert Member.objects.filter(status=Member.Status.ACTIVE).count() == SMALL
+    assert MemberMerge.objects.count() == 1
+    assert PointsEntry.objects.filter(kind=PointsEntry.Kind.EXPIRE).exists()
+    assert PointsEntry.objects.filter(kind=PointsEntry.Kind.ADJUST).exists()
+    assert Refund.objects.exists()
+    assert TierChange.objects.filter(reason=TierChange.Reason.PROMOTION).exists()
+    demoted = [change for change in TierChange.objects.select_related("from_tier", "to_tier")
+               if change.from_tier and change.to_tier
+               and change.to_tier.rank < change.from_tier.rank]
+    assert demoted, "somebody should have lost a tier"
+    first = Purchase.objects.order_by("occurred_at").first().occurred_at
+    assert first < timezone.now() - timezone.timedelta(days=700)
+    # The ledger is dated like real life, not all today.
+    assert PointsEntry.objects.filter(
+        created_at__lt=timezone.now() - timezone.timedelta(days=365)).exists()
+    assert Member.objects.filter(email_marketing=True).exists()
+    phones = Member.objects.exclude(phone="").values_list("phone", flat=True)
+    assert phones and all(phone.startswith(("+336", "+447")) for phone in phones)
+
+
+def test_the_history_depends_on_the_seed_alone():
+    now = timezone.now()
+    promotion = black_friday(now.year - 1, timezone.get_default_timezone())
+
+    def plan(seed):
+        events = _Plan(rng=random.Random(seed), now=now, size=SMALL, promotion=promotion).events
+        return [(at, kind, repr(data)) for at, _seq, kind, data in events]
+
+    assert plan(7) == plan(7)
+    assert plan(7) != plan(8)
+
+
+def test_running_it_again_adds_nothing(seeded):
+    before = counts()
+    again = seed_demo(members=SMALL)
+    assert not again["created"]
+    assert counts() == before
+
+
+def test_running_it_again_restores_the_logins(seeded):
+    cashier = User.objects.get(email="cashier@example.com")
+    cashier.set_password("something-else")
+    cashier.save()
+    StaffRole.objects.create(user=cashier, store=Store.objects.get(code="web"), role="cashier")
+    seed_demo(members=SMALL)
+    cashier.refresh_from_db()
+    assert cashier.check_password(DEMO_PASSWORD)
+    assert list(StaffRole.objects.filter(user=cashier).values_list("store__code", flat=True)) == [
+        "paris"]
+
+
+def test_a_history_that_fails_the_ledger_audit_is_not_kept(monkeypatch):
+    monkeypatch.setattr("loyalty.services.demo.audit_ledger", lambda: type(
+        "Report", (), {"ok": False, "violations": ["member 1: broken"]})())
+    with pytest.raises(DemoLedgerUnsound):
+        seed_demo(members=SMALL)
+    assert not Purchase.objects.exists() and not Member.objects.exists()
+
+
+def test_the_command_prints_a_summary_and_the_logins():
+    out = StringIO()
+    call_command("seed_demo", members=SMALL, stdout=out)
+    text = out.getvalue()
+    for email in ("marie@example.com", "cashier@example.com", "admin@example.com"):
+        assert f"{email} / demo-password" in text
+    assert "no violations" in text
+    out = StringIO()
+    call_command("seed_demo", members=SMALL, stdout=out)
+    assert "already exists" in out.getvalue()
+
+
+def test_the_defaults_are_those_make_run_uses():
+    """`make run` calls `manage.py seed_demo` with no options: 150 members, seed 2024."""
+    parser = Command().create_parser("manage.py", "seed_demo")
+    options = parser.parse_args([])
+    assert "--members" in parser.format_help()
+    assert (options.members, options.seed) == (150, 2024)
+    defaults = inspect.signature(seed_demo).parameters
+    assert (defaults["members"].default, defaults["seed"].default) == (150, 2024)
