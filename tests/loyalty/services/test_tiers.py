@@ -1,0 +1,90 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from loyalty.models import TierChange
+from loyalty.services import ledger, tiers
+from loyalty.services.purchases import record_purchase, record_refund
+from loyalty.tasks import reevaluate_tiers
+from tests.factories import TierFactory, make_member, programme
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ladder(db):
+    return (TierFactory(code="bronze", name="Bronze", rank=0, threshold=0),
+            TierFactory(code="silver", name="Silver", rank=1, threshold=500),
+            TierFactory(code="gold", name="Gold", rank=2, threshold=1500))
+
+
+def test_tiers_count_points_earned_in_the_window_not_the_spendable_balance(
+        store, scale, member, ladder):
+    bronze, silver, _gold = ladder
+    record_purchase(store=store, order_id="1", amount="600.00", member=member)
+    member.refresh_from_db()
+    assert member.tier == silver
+    ledger.adjust_points(member_id=member.pk, points=-600, reason="spent on rewards")
+    assert tiers.reevaluate_tier(member_id=member.pk) == silver
+
+
+def test_demotion_happens_only_at_reevaluation_once_the_window_moved_on(
+        store, scale, member, ladder):
+    bronze, silver, _gold = ladder
+    programme(tier_window_days=365, points_validity_days=800)
+    long_ago = timezone.now() - timedelta(days=300)
+    record_purchase(store=store, order_id="1", amount="600.00", member=member,
+                    occurred_at=long_ago, now=long_ago)
+    assert tiers.reevaluate_tier(member_id=member.pk) == silver
+    later = timezone.now() + timedelta(days=100)
+    record_purchase(store=store, order_id="2", amount="10.00", member=member,
+                    occurred_at=later - timedelta(minutes=1), now=later)
+    member.refresh_from_db()
+    assert member.tier == silver  # a purchase never demotes
+    assert tiers.reevaluate_tier(member_id=member.pk, now=later) == bronze
+    assert list(member.tier_changes.values_list("reason", flat=True)) == [
+        "reevaluation", "promotion"]
+
+
+def test_refunded_points_do_not_qualify(store, scale, member, ladder):
+    _bronze, silver, _gold = ladder
+    purchase = record_purchase(store=store, order_id="1", amount="600.00", member=member).obj
+    record_refund(purchase=purchase, refund_id="R", amount="200.00")
+    assert tiers.qualifying_value(member=member, now=timezone.now()) == Decimal(400)
+    assert tiers.reevaluate_tier(member_id=member.pk) != silver
+
+
+def test_tiers_on_spend(store, scale, member, ladder):
+    _bronze, silver, _gold = ladder
+    programme(tier_basis="spend")
+    scale.points_per_unit = Decimal("0.1")
+    scale.save()
+    record_purchase(store=store, order_id="1", amount="510.00", member=member)
+    member.refresh_from_db()
+    assert member.tier == silver
+
+
+def test_the_reevaluation_task_is_idempotent(store, scale, ladder):
+    members = [make_member() for _ in range(3)]
+    for i, m in enumerate(members):
+        record_purchase(store=store, order_id=str(i), amount=str(600 * i) + ".00", member=m)
+    TierChange.objects.all().delete()
+    assert reevaluate_tiers.delay().get() == 3
+    assert reevaluate_tiers.delay().get() == 3
+    assert TierChange.objects.count() == 0  # nothing changed: promotions were immediate
+    gold = ladder[2]
+    gold.threshold = 1000
+    gold.save()
+    reevaluate_tiers.delay()
+    reevaluate_tiers.delay()
+    assert TierChange.objects.filter(to_tier=gold).count() == 1
+
+
+def test_staff_can_set_a_tier_and_it_is_in_the_history(member, ladder):
+    gold = ladder[2]
+    tiers.set_tier(member_id=member.pk, tier=gold)
+    member.refresh_from_db()
+    assert member.tier == gold
+    assert member.tier_changes.first().reason == "manual"
