@@ -29,3 +29,16 @@ def can_act_for(user, store, *, role: str = StaffRole.Role.CASHIER) -> bool:
     roles = [StaffRole.Role.MANAGER] if role == StaffRole.Role.MANAGER else [
         StaffRole.Role.CASHIER, StaffRole.Role.MANAGER]
     return stores_for(user, roles=roles).filter(pk=store.pk).exists()
+
+
+def may_adjust_points(user) -> bool:
+    """Superusers, programme admins and store managers may correct balances."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return is_programme_admin(user) or StaffRole.objects.filter(
+        user=user, role=StaffRole.Role.MANAGER).exists()
+
+
+def may_merge_members(user) -> bool:
+    """A merge touches the whole programme's view of a person: programme admins only."""
+    return user.is_authenticated and user.is_active and is_programme_admin(user)

@@ -1,5 +1,7 @@
 """Test settings: the real settings, made fast (MD5 hasher, locmem email, eager Celery)."""
 
+import os
+
 from loyalty.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -11,3 +13,5 @@ AXES_ENABLED = False
 SECURE_SSL_REDIRECT = False
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# xdist workers must not share cache keys (throttles, idempotency locks) in one Redis.
+CACHES["default"]["KEY_PREFIX"] = "test-" + os.environ.get("PYTEST_XDIST_WORKER", "main")  # noqa: F405

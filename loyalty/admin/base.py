@@ -15,25 +15,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import StaffRole
-from accounts.roles import is_programme_admin
 from loyalty.services.errors import DomainError
 
 # An action on more members than this belongs in a task, not in one request.
 MAX_MEMBERS_PER_ACTION = 500
-
-
-def may_adjust_points(user) -> bool:
-    """Superusers, programme admins and store managers may correct balances."""
-    if not (user.is_authenticated and user.is_active):
-        return False
-    return is_programme_admin(user) or StaffRole.objects.filter(
-        user=user, role=StaffRole.Role.MANAGER).exists()
-
-
-def may_merge_members(user) -> bool:
-    """A merge touches the whole programme's view of a person: programme admins only."""
-    return user.is_authenticated and user.is_active and is_programme_admin(user)
 
 
 def describe_error(error: DomainError) -> str:

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.roles import may_adjust_points, may_merge_members
 from loyalty.admin.base import (
     IntermediateActionMixin,
     ReadOnlyModelAdmin,
@@ -19,8 +20,6 @@ from loyalty.admin.base import (
     changelist_link,
     describe_error,
     json_pairs,
-    may_adjust_points,
-    may_merge_members,
 )
 from loyalty.admin.forms import AdjustPointsForm, MemberAddForm, MemberChangeForm, MergeMembersForm
 from loyalty.models import (

@@ -1,6 +1,6 @@
+from .cards import Card
 from .ledger import PointsEntry, PointsLot
 from .members import ConsentChange, ExternalId, Member, MemberMerge
-from .cards import Card
 from .programme import Programme
 from .purchases import ActionEvent, Purchase, PurchaseItem, Refund
 from .scale import ActionRule, EarningRule, Multiplier

@@ -114,6 +114,10 @@ class ConsentChange(models.Model):
         verbose_name = _("consent change")
         verbose_name_plural = _("consent changes")
 
+    def __str__(self):
+        verdict = "yes" if self.granted else "no"
+        return f"{self.get_channel_display()}: {verdict} ({self.at:%Y-%m-%d})"
+
 
 class MemberMerge(models.Model):
     """The audit record of a merge: who merged which duplicate into which survivor."""

@@ -48,15 +48,15 @@ class Programme(models.Model):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
     def clean(self):
         if self.return_window_days >= self.points_validity_days:
             raise ValidationError(
                 {"return_window_days": _("The return window must be shorter than the "
                                          "points validity.")})
-
-    def save(self, *args, **kwargs):
-        self.pk = 1
-        super().save(*args, **kwargs)
 
     @classmethod
     def load(cls) -> "Programme":

@@ -23,7 +23,7 @@ class Purchase(models.Model):
     entry = models.OneToOneField("loyalty.PointsEntry", on_delete=models.PROTECT, null=True,
                                  blank=True, related_name="purchase")
     fingerprint = models.CharField(max_length=64, editable=False,
-                                   help_text="Hash of the content, to tell a retry from a conflict.")
+                                   help_text="Hash of the content: a retry or a conflict?")
     created_at = models.DateTimeField(_("recorded at"))
 
     class Meta:
@@ -52,6 +52,9 @@ class PurchaseItem(models.Model):
     class Meta:
         verbose_name = _("purchase line")
         verbose_name_plural = _("purchase lines")
+
+    def __str__(self):
+        return f"{self.quantity} × {self.sku}"
 
     @property
     def total(self):
@@ -111,3 +114,6 @@ class ActionEvent(models.Model):
                                     condition=models.Q(store__isnull=True)),
         ]
         indexes = [models.Index(fields=["member", "rule", "occurred_at"], name="event_limit")]
+
+    def __str__(self):
+        return f"{self.rule_id}:{self.event_id}"

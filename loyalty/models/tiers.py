@@ -59,3 +59,6 @@ class TierChange(models.Model):
         ordering = ["-at", "-id"]
         verbose_name = _("tier change")
         verbose_name_plural = _("tier history")
+
+    def __str__(self):
+        return f"{self.from_tier or '-'} → {self.to_tier or '-'} ({self.get_reason_display()})"

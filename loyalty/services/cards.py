@@ -25,7 +25,7 @@ from django.utils import timezone
 from loyalty.models import Card, Member
 from loyalty.services.errors import CardBlocked, Invalid, NotFound, TokenExpired, TokenInvalid
 
-TOKEN_VERSION = "1"
+TOKEN_VERSION = "1"  # noqa: S105 - a format version, not a secret
 TOKEN_PREFIX = f"LC{TOKEN_VERSION}"
 TOKEN_STEP_SECONDS = 30
 TOKEN_ACCEPTED_STEPS = 2  # the current step and the one before

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.models import Member, PointsEntry, PointsLot, Programme
-from loyalty.services.errors import Invalid, InsufficientPoints, MemberClosed, NotFound
+from loyalty.services.errors import InsufficientPoints, Invalid, MemberClosed, NotFound
 
 Kind = PointsEntry.Kind
 MAX_POINTS_PER_ENTRY = 10_000_000

@@ -12,8 +12,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from loyalty.models import (
-    ActionEvent, Card, ConsentChange, ExternalId, Member, MemberMerge, Purchase, Store,
-    Tier, TierChange,
+    ActionEvent,
+    Card,
+    ConsentChange,
+    ExternalId,
+    Member,
+    MemberMerge,
+    Purchase,
+    Store,
+    Tier,
+    TierChange,
 )
 from loyalty.services import ledger, tiers
 from loyalty.services.cards import new_card_number

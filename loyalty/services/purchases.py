@@ -23,10 +23,14 @@ from django.utils import timezone
 
 from loyalty.models import PointsEntry, Purchase, PurchaseItem, Refund, Store
 from loyalty.services import earning, ledger, tiers
-from loyalty.services.members import current_member
 from loyalty.services.errors import (
-    Invalid, NotFound, OrderConflict, RefundConflict, RefundExceedsPurchase,
+    Invalid,
+    NotFound,
+    OrderConflict,
+    RefundConflict,
+    RefundExceedsPurchase,
 )
+from loyalty.services.members import current_member
 
 MAX_ITEMS = 500
 MAX_QUANTITY = 100_000

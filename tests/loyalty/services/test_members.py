@@ -8,7 +8,10 @@ from loyalty.services import ledger
 from loyalty.services.cards import is_valid_card_number
 from loyalty.services.errors import Invalid, MemberExists, MergeNotAllowed
 from loyalty.services.members import (
-    create_member, existing_member_for, merge_members, set_consent,
+    create_member,
+    existing_member_for,
+    merge_members,
+    set_consent,
 )
 from loyalty.services.purchases import record_purchase, record_refund
 from tests.factories import TierFactory, UserFactory, make_member, programme

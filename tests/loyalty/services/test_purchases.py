@@ -8,10 +8,20 @@ from django.utils import timezone
 from loyalty.models import PointsEntry, Purchase, Refund
 from loyalty.services import ledger
 from loyalty.services.errors import (
-    InsufficientPoints, Invalid, OrderConflict, RefundConflict, RefundExceedsPurchase,
+    InsufficientPoints,
+    Invalid,
+    OrderConflict,
+    RefundConflict,
+    RefundExceedsPurchase,
 )
 from loyalty.services.purchases import points_status, record_purchase, record_refund
-from tests.factories import EarningRuleFactory, MultiplierFactory, TierFactory, make_member, programme
+from tests.factories import (
+    EarningRuleFactory,
+    MultiplierFactory,
+    TierFactory,
+    make_member,
+    programme,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -212,7 +222,8 @@ def test_refunds_use_what_the_purchase_earned_not_todays_rules(store, scale, mem
     purchase = buy(store, member, "100.00").obj
     scale.points_per_unit = 10
     scale.save()
-    assert record_refund(purchase=purchase, refund_id="R1", amount="50.00").obj.points_reversed == 50
+    refund = record_refund(purchase=purchase, refund_id="R1", amount="50.00").obj
+    assert refund.points_reversed == 50
 
 
 def test_ingesting_a_purchase_takes_a_bounded_number_of_queries_whatever_the_history(

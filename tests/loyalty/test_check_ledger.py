@@ -1,0 +1,54 @@
+import json
+
+import pytest
+from django.core.management import call_command
+
+from loyalty.models import Member, PointsLot
+from loyalty.services import ledger
+from loyalty.services.purchases import record_purchase, record_refund
+
+pytestmark = pytest.mark.django_db
+
+
+def run(capsys):
+    try:
+        call_command("check_ledger")
+        status = 0
+    except SystemExit as exit_:
+        status = exit_.code
+    out, err = capsys.readouterr()
+    return status, json.loads(out.strip().splitlines()[-1]), err
+
+
+def test_a_sound_ledger_passes_with_a_summary(store, scale, member, capsys):
+    purchase = record_purchase(store=store, order_id="1", amount="50.00", member=member).obj
+    ledger.adjust_points(member_id=member.pk, points=-45, reason="spent")
+    record_refund(purchase=purchase, refund_id="R", amount="50.00")
+    status, summary, _err = run(capsys)
+    assert status == 0
+    assert summary["ok"] is True
+    assert summary["outstanding_points"] == -45  # a debt after a refund is allowed
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda m: Member.objects.filter(pk=m.pk).update(balance=999), "!= entries"),
+    (lambda m: PointsLot.objects.filter(member=m).update(remaining=1), "parts do not add up"),
+    (lambda m: Member.objects.filter(pk=m.pk).update(lifetime_earned=1), "lifetime"),
+    (lambda m: m.entries.update(balance_after=7), "running total"),
+])
+def test_each_kind_of_corruption_is_reported_with_exit_status_1(store, scale, member, capsys,
+                                                                 corrupt, message):
+    record_purchase(store=store, order_id="1", amount="50.00", member=member)
+    corrupt(member)
+    status, summary, err = run(capsys)
+    assert status == 1
+    assert summary["ok"] is False
+    assert message in err
+
+
+def test_a_negative_balance_without_a_refund_is_a_violation(member, capsys):
+    ledger.adjust_points(member_id=member.pk, points=10, reason="start")
+    Member.objects.filter(pk=member.pk).update(balance=-5, pending=15)
+    status, _summary, err = run(capsys)
+    assert status == 1
+    assert "below zero without a refund" in err
