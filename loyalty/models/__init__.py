@@ -1,4 +1,5 @@
 from .cards import Card
+from .api import ApiKey, IdempotencyRecord
 from .ledger import PointsEntry, PointsLot
 from .members import ConsentChange, ExternalId, Member, MemberMerge
 from .programme import Programme
@@ -8,6 +9,7 @@ from .stores import Store
 from .tiers import Tier, TierChange
 
 __all__ = [
+    "ApiKey", "IdempotencyRecord",
     "ActionEvent", "ActionRule", "Card", "ConsentChange", "EarningRule", "ExternalId",
     "Member", "MemberMerge", "Multiplier", "PointsEntry", "PointsLot", "Programme",
     "Purchase", "PurchaseItem", "Refund", "Store", "Tier", "TierChange",
