@@ -32,3 +32,72 @@ def recent_entries(*, member: Member, limit: int = 10):
 def next_tier(*, member: Member) -> Tier | None:
     rank = member.tier.rank if member.tier else -1
     return Tier.objects.filter(rank__gt=rank).order_by("rank").first()
+
+
+# --- What the API and the pages show of members ------------------------------------------
+
+
+def member_payloads(members: list[Member], *, store=None) -> list[dict]:
+    """Members as the contract shows them, in two queries for any number of members."""
+    from loyalty.models import ExternalId
+
+    ids = [member.pk for member in members]
+    expiring: dict[int, list[dict]] = {pk: [] for pk in ids}
+    for row in (PointsLot.objects.filter(member_id__in=ids, remaining__gt=0, released=True)
+                .values("member_id", "expires_at").annotate(points=Sum("remaining"))
+                .order_by("member_id", "expires_at")):
+        expiring[row["member_id"]].append({"points": row["points"],
+                                           "expires_at": row["expires_at"]})
+    external = {}
+    if store is not None and ids:
+        external = dict(ExternalId.objects.filter(member_id__in=ids, store=store)
+                        .values_list("member_id", "value"))
+    return [{
+        "id": member.pk,
+        "card_number": member.card_number,
+        "email": member.email,
+        "phone": member.phone,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "external_id": external.get(member.pk),
+        "tier": {"code": member.tier.code, "name": member.tier.name} if member.tier else None,
+        "points": {"balance": member.balance, "pending": member.pending,
+                   "lifetime_earned": member.lifetime_earned,
+                   "expiring": expiring[member.pk]},
+        "segment": None,
+        "created_at": member.created_at,
+    } for member in members]
+
+
+def active_member(member_id) -> Member | None:
+    """An active member by id, following merges to the survivor."""
+    member = Member.objects.select_related("tier", "merged_into__tier").filter(
+        pk=member_id).first()
+    while member is not None and member.status == Member.Status.MERGED:
+        member = (Member.objects.select_related("tier").filter(pk=member.merged_into_id)
+                  .first())
+    if member is None or not member.is_active:
+        return None
+    return member
+
+
+def transactions(*, member: Member):
+    return (PointsEntry.objects.filter(member=member).select_related("lot")
+            .order_by("-created_at", "-id"))
+
+
+def describe_scale() -> list[str]:
+    """The live points scale in words, for the e-shop and the public page."""
+    from django.utils.translation import gettext as _
+
+    from loyalty.models import ActionRule, EarningRule, Multiplier
+
+    lines = []
+    for rule in EarningRule.objects.filter(active=True).order_by("-priority", "id"):
+        lines.append(rule.name)
+    for multiplier in Multiplier.objects.filter(active=True).order_by("-priority", "id"):
+        lines.append(f"{multiplier.name} ×{multiplier.factor.normalize():f}")
+    for action in ActionRule.objects.filter(active=True):
+        lines.append(_("%(name)s: %(points)s points") % {"name": action.name,
+                                                         "points": action.points})
+    return lines

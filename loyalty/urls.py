@@ -6,6 +6,7 @@ from loyalty.portal import views as portal
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("loyalty.api.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", portal.home, name="home"),
@@ -15,3 +16,7 @@ if settings.DEBUG:  # pragma: no cover
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# Under /api/ errors answer in the API's JSON shape; elsewhere, Django's pages.
+handler404 = "loyalty.api.errors.handler404"
+handler500 = "loyalty.api.errors.handler500"

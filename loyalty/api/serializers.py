@@ -1,0 +1,194 @@
+"""Input serializers check the shape of a request; output serializers describe the
+response (and the schema). Business rules live in the services."""
+
+from rest_framework import serializers
+
+# --- shared ---------------------------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="A stable machine code, e.g. insufficient_points.")
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.JSONField(), required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+class TierRefSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+# --- members --------------------------------------------------------------------------
+
+
+class MemberCreateSerializer(serializers.Serializer):
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=30)
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    birth_date = serializers.DateField(required=False, allow_null=True)
+    external_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
+class ExpiringSerializer(serializers.Serializer):
+    points = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+
+
+class PointsSerializer(serializers.Serializer):
+    balance = serializers.IntegerField(help_text="Spendable now (below zero only after "
+                                                 "a refund of points already spent).")
+    pending = serializers.IntegerField(help_text="Earned, not yet spendable (return window).")
+    lifetime_earned = serializers.IntegerField()
+    expiring = ExpiringSerializer(many=True)
+
+
+class SegmentSerializer(serializers.Serializer):
+    rfm = serializers.CharField()
+    name = serializers.CharField()
+
+
+class MemberSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    card_number = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    external_id = serializers.CharField(allow_null=True)
+    tier = TierRefSerializer(allow_null=True)
+    points = PointsSerializer()
+    segment = SegmentSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class MergeSerializer(serializers.Serializer):
+    duplicate_id = serializers.IntegerField(min_value=1)
+
+
+class TransactionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["earn", "redeem", "expire", "refund", "adjust",
+                                            "merge", "cancel"])
+    points = serializers.IntegerField()
+    balance_after = serializers.IntegerField(
+        help_text="The member's running ledger total after this entry (spendable + pending).")
+    reason = serializers.CharField()
+    reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+# --- purchases ------------------------------------------------------------------------
+
+
+class ItemSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=100)
+    category = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+
+
+class MemberRefMixin(serializers.Serializer):
+    member_id = serializers.IntegerField(required=False, min_value=1)
+    card_number = serializers.CharField(required=False, max_length=30)
+    card_token = serializers.CharField(required=False, max_length=200)
+
+    def validate(self, attrs):
+        given = [name for name in ("member_id", "card_number", "card_token") if name in attrs]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {"member_id": "give exactly one of member_id, card_number, card_token"})
+        return attrs
+
+
+class PurchaseCreateSerializer(MemberRefMixin):
+    order_id = serializers.CharField(max_length=100)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0,
+                                      help_text="What the customer paid, after discounts.")
+    occurred_at = serializers.DateTimeField(required=False)
+    items = ItemSerializer(many=True, required=False, max_length=500)
+
+
+class BreakdownSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    points = serializers.IntegerField()
+
+
+class PurchaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    order_id = serializers.CharField()
+    member_id = serializers.IntegerField()
+    store = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    points_earned = serializers.IntegerField()
+    points_breakdown = BreakdownSerializer(many=True)
+    points_status = serializers.ChoiceField(choices=["pending", "available"])
+    balance = serializers.IntegerField(help_text="Spendable balance after this purchase.")
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    refund_id = serializers.CharField(max_length=100)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    items = ItemSerializer(many=True, required=False, max_length=500)
+
+
+class RefundSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    refund_id = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    points_reversed = serializers.IntegerField()
+    balance = serializers.IntegerField()
+
+
+# --- actions, cards, programme ---------------------------------------------------------
+
+
+class EventCreateSerializer(serializers.Serializer):
+    member_id = serializers.IntegerField(min_value=1)
+    type = serializers.CharField(max_length=50)
+    event_id = serializers.CharField(max_length=100)
+    occurred_at = serializers.DateTimeField(required=False)
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    event_id = serializers.CharField()
+    type = serializers.CharField()
+    points_earned = serializers.IntegerField()
+    balance = serializers.IntegerField()
+    limited = serializers.BooleanField()
+
+
+class CardResolveSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200, help_text="A scanned QR token or a card number.")
+
+
+class CardMemberSerializer(serializers.Serializer):
+    member_id = serializers.IntegerField()
+    card_number = serializers.CharField()
+    first_name = serializers.CharField()
+    tier = TierRefSerializer(allow_null=True)
+    balance = serializers.IntegerField()
+
+
+class ProgrammeTierSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    threshold = serializers.DecimalField(max_digits=12, decimal_places=2)
+    benefits = serializers.ListField(child=serializers.CharField())
+    earn_multiplier = serializers.DecimalField(max_digits=4, decimal_places=2)
+
+
+class ProgrammeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    currency = serializers.CharField()
+    earning = serializers.ListField(child=serializers.CharField())
+    tiers = ProgrammeTierSerializer(many=True)
+    tier_basis = serializers.ChoiceField(choices=["points", "spend"])
+    tier_window_days = serializers.IntegerField()
+    return_window_days = serializers.IntegerField()
+    points_validity_days = serializers.IntegerField()

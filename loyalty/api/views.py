@@ -1,0 +1,275 @@
+"""The e-shop's front door: thin views that check shape and scope, then call services."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loyalty import selectors
+from loyalty.api import serializers as s
+from loyalty.api.idempotency import idempotent
+from loyalty.models import Card, ExternalId, Member, Programme, Purchase, Tier
+from loyalty.services import actions, cards, members, purchases
+from loyalty.services.errors import NotFound
+
+ERRORS = {code: s.ErrorSerializer for code in (400, 401, 403, 404, 409, 429)}
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Replaying a request with the same key returns the first response.")
+
+
+def errors(*codes):
+    return {code: s.ErrorSerializer for code in (401, 403, 429, *codes)}
+
+
+class ApiView(APIView):
+    required_scopes: dict[str, tuple[str, ...]] = {}
+
+    @property
+    def caller(self):
+        return self.request.user
+
+    def member_or_404(self, member_id) -> Member:
+        member = selectors.active_member(member_id)
+        if member is None:
+            raise NotFound(fields={"member_id": member_id})
+        return member
+
+    def valid(self, serializer_class):
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+# --- members --------------------------------------------------------------------------
+
+
+class MemberListView(ApiView):
+    required_scopes = {"GET": ("members:read",), "POST": ("members:write",)}
+    filters = ("email", "phone", "card_number", "external_id")
+
+    @extend_schema(
+        operation_id="members_search",
+        parameters=[OpenApiParameter(name, str, required=False) for name in filters],
+        responses={200: s.MemberSerializer(many=True), **errors(400)},
+        description="Find members by one identity. At least one filter is required: the "
+                    "API does not list the whole programme.")
+    def get(self, request):
+        query = {name: request.query_params.get(name, "").strip() for name in self.filters}
+        query = {name: value for name, value in query.items() if value}
+        if not query:
+            raise ValidationError({"email": "filter by email, phone, card_number or "
+                                            "external_id"})
+        found = Member.objects.select_related("tier").filter(status=Member.Status.ACTIVE)
+        if "email" in query:
+            found = found.filter(email=members.normalise_email(query["email"]))
+        if "phone" in query:
+            found = found.filter(phone=members.normalise_phone(query["phone"]))
+        if "card_number" in query:
+            number = cards.normalise_card_number(query["card_number"])
+            found = found.filter(cards__number=number)
+        if "external_id" in query:
+            found = found.filter(pk__in=ExternalId.objects.filter(
+                store=self.caller.store, value=query["external_id"]).values("member_id"))
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(found.order_by("pk").distinct(), request, view=self)
+        return paginator.get_paginated_response(
+            s.MemberSerializer(selectors.member_payloads(page, store=self.caller.store),
+                               many=True).data)
+
+    @extend_schema(operation_id="members_create", request=s.MemberCreateSerializer,
+                   parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: s.MemberSerializer, **errors(400, 409)})
+    @idempotent
+    def post(self, request):
+        data = self.valid(s.MemberCreateSerializer)
+        member = members.create_member(store=self.caller.store, **data)
+        member = selectors.active_member(member.pk)
+        payload = selectors.member_payloads([member], store=self.caller.store)[0]
+        return Response(s.MemberSerializer(payload).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailView(ApiView):
+    required_scopes = {"GET": ("members:read",)}
+
+    @extend_schema(operation_id="members_retrieve",
+                   responses={200: s.MemberSerializer, **errors(404)})
+    def get(self, request, member_id: int):
+        member = self.member_or_404(member_id)
+        payload = selectors.member_payloads([member], store=self.caller.store)[0]
+        return Response(s.MemberSerializer(payload).data)
+
+
+class MemberTransactionsView(generics.GenericAPIView, ApiView):
+    required_scopes = {"GET": ("members:read",)}
+    pagination_class = LimitOffsetPagination
+    serializer_class = s.TransactionSerializer
+
+    @extend_schema(operation_id="members_transactions",
+                   responses={200: s.TransactionSerializer(many=True), **errors(404)})
+    def get(self, request, member_id: int):
+        member = self.member_or_404(member_id)
+        page = self.paginate_queryset(selectors.transactions(member=member))
+        rows = [{"id": e.pk, "kind": e.kind, "points": e.points, "balance_after": e.balance_after,
+                 "reason": e.reason, "reference": e.reference, "created_at": e.created_at,
+                 "expires_at": getattr(getattr(e, "lot", None), "expires_at", None)}
+                for e in page]
+        return self.get_paginated_response(s.TransactionSerializer(rows, many=True).data)
+
+
+class MemberMergeView(ApiView):
+    required_scopes = {"POST": ("members:write",)}
+
+    @extend_schema(operation_id="members_merge", request=s.MergeSerializer,
+                   parameters=[IDEMPOTENCY_HEADER],
+                   responses={200: s.MemberSerializer, **errors(400, 404, 409)})
+    @idempotent
+    def post(self, request, member_id: int):
+        data = self.valid(s.MergeSerializer)
+        survivor = members.merge_members(survivor_id=member_id,
+                                         duplicate_id=data["duplicate_id"],
+                                         reason=f"API ({self.caller.store.code})")
+        survivor = selectors.active_member(survivor.pk)
+        payload = selectors.member_payloads([survivor], store=self.caller.store)[0]
+        return Response(s.MemberSerializer(payload).data)
+
+
+# --- purchases --------------------------------------------------------------------------
+
+
+def resolve_member(data) -> Member:
+    """The member a purchase names, by id, card number or scanned card token."""
+    if "member_id" in data:
+        member = selectors.active_member(data["member_id"])
+        if member is None:
+            raise NotFound(fields={"member_id": data["member_id"]})
+        return member
+    card = cards.resolve_card(data.get("card_number") or data.get("card_token"))
+    return card.member
+
+
+def purchase_payload(purchase: Purchase) -> dict:
+    return {
+        "id": purchase.pk, "order_id": purchase.order_id, "member_id": purchase.member_id,
+        "store": purchase.store.code, "amount": purchase.amount,
+        "points_earned": purchase.points_earned,
+        "points_breakdown": [{"rule": line["rule"], "points": line["points"]}
+                             for line in purchase.points_breakdown],
+        # As it was when recorded, so that a replay returns the first response.
+        "points_status": purchases.points_status(purchase, now=purchase.created_at),
+        "balance": purchase.balance_after,
+    }
+
+
+class PurchaseView(ApiView):
+    required_scopes = {"POST": ("purchases:write",)}
+
+    @extend_schema(operation_id="purchases_create", request=s.PurchaseCreateSerializer,
+                   parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: s.PurchaseSerializer, **errors(400, 404, 409)},
+                   description="Natural key: (the key's store, order_id). The same order "
+                               "again returns the first response.")
+    @idempotent
+    def post(self, request):
+        data = self.valid(s.PurchaseCreateSerializer)
+        member = resolve_member(data)
+        recorded = purchases.record_purchase(
+            store=self.caller.store, order_id=data["order_id"], amount=data["amount"],
+            member=member, items=[dict(item) for item in data.get("items", [])],
+            occurred_at=data.get("occurred_at"))
+        purchase = recorded.obj
+        purchase.store = self.caller.store
+        return Response(s.PurchaseSerializer(purchase_payload(purchase)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class RefundView(ApiView):
+    required_scopes = {"POST": ("purchases:write",)}
+
+    @extend_schema(operation_id="purchases_refund", request=s.RefundCreateSerializer,
+                   parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: s.RefundSerializer, **errors(400, 404, 409)},
+                   description="Natural key: refund_id. Points are reversed in proportion "
+                               "to the amount refunded.")
+    @idempotent
+    def post(self, request, purchase_id: int):
+        purchase = purchases.find_purchase(store=self.caller.store, purchase_id=purchase_id)
+        data = self.valid(s.RefundCreateSerializer)
+        refund = purchases.record_refund(
+            purchase=purchase, refund_id=data["refund_id"], amount=data["amount"],
+            items=[dict(item) for item in data.get("items", [])], by=self.caller.user).obj
+        return Response(s.RefundSerializer({
+            "id": refund.pk, "refund_id": refund.refund_id, "amount": refund.amount,
+            "points_reversed": refund.points_reversed, "balance": refund.balance_after,
+        }).data, status=status.HTTP_201_CREATED)
+
+
+# --- actions, cards, programme ------------------------------------------------------------
+
+
+class EventView(ApiView):
+    required_scopes = {"POST": ("events:write",)}
+
+    @extend_schema(operation_id="events_create", request=s.EventCreateSerializer,
+                   parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: s.EventSerializer, **errors(400, 404, 409)},
+                   description="Natural key: event_id. A per-member limit reached gives "
+                               "201 with points_earned 0 and limited true.")
+    @idempotent
+    def post(self, request):
+        data = self.valid(s.EventCreateSerializer)
+        member = self.member_or_404(data["member_id"])
+        event = actions.record_action(member=member, event_type=data["type"],
+                                      event_id=data["event_id"], store=self.caller.store,
+                                      occurred_at=data.get("occurred_at")).obj
+        return Response(s.EventSerializer({
+            "id": event.pk, "event_id": event.event_id, "type": event.rule.event_type,
+            "points_earned": event.points_earned, "balance": event.balance_after,
+            "limited": event.limited,
+        }).data, status=status.HTTP_201_CREATED)
+
+
+class CardResolveView(ApiView):
+    required_scopes = {"POST": ("members:read",)}
+
+    @extend_schema(operation_id="cards_resolve", request=s.CardResolveSerializer,
+                   responses={200: s.CardMemberSerializer, **errors(400, 404, 409)},
+                   description="400 token_invalid (forged or garbled), 409 token_expired, "
+                               "409 card_blocked, 404 unknown card number.")
+    def post(self, request):
+        data = self.valid(s.CardResolveSerializer)
+        card: Card = cards.resolve_card(data["token"])
+        member = selectors.active_member(card.member_id)
+        if member is None:
+            raise NotFound(fields={"token": "no active member holds this card"})
+        return Response(s.CardMemberSerializer({
+            "member_id": member.pk, "card_number": card.number,
+            "first_name": member.first_name,
+            "tier": {"code": member.tier.code, "name": member.tier.name} if member.tier else None,
+            "balance": member.balance,
+        }).data)
+
+
+class ProgrammeView(ApiView):
+    required_scopes = {"GET": ()}
+
+    @extend_schema(operation_id="programme_retrieve",
+                   responses={200: s.ProgrammeSerializer, **errors()})
+    def get(self, request):
+        programme = Programme.load()
+        return Response(s.ProgrammeSerializer({
+            "name": programme.name, "currency": programme.currency,
+            "earning": selectors.describe_scale(),
+            "tiers": [{"code": t.code, "name": t.name, "threshold": t.threshold,
+                       "benefits": t.benefit_list, "earn_multiplier": t.earn_multiplier}
+                      for t in Tier.objects.order_by("rank")],
+            "tier_basis": programme.tier_basis, "tier_window_days": programme.tier_window_days,
+            "return_window_days": programme.return_window_days,
+            "points_validity_days": programme.points_validity_days,
+        }).data)
+
+
