@@ -87,6 +87,8 @@ class StaffSessionAuthentication(authentication.SessionAuthentication):
             return None
         user = result[0]
         stores = stores_for(user)
+        if not stores.exists():
+            raise exceptions.PermissionDenied("Only staff of a store can use the API this way.")
         code = request.META.get("HTTP_X_STORE", "").strip()
         store = stores.filter(code=code).first() if code else None
         if store is None and not code:

@@ -175,6 +175,8 @@ def merge_members(*, survivor_id: int, duplicate_id: int, by=None, reason: str =
             except Member.DoesNotExist:
                 raise NotFound(fields={"member_id": member_id}) from None
         survivor, duplicate = locked[survivor_id], locked[duplicate_id]
+        if duplicate.merged_into_id == survivor.pk and survivor.is_active:
+            return survivor  # already done: a retried merge changes nothing
         if not (survivor.is_active and duplicate.is_active):
             raise MergeNotAllowed(fields={"duplicate_id": "both members must be active"})
         if survivor.user_id and duplicate.user_id:

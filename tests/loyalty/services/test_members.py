@@ -136,3 +136,13 @@ def test_the_survivor_keeps_the_better_tier(db):
     merged = merge_members(survivor_id=survivor.pk, duplicate_id=duplicate.pk)
     assert merged.tier == gold
     assert merged.tier_changes.get().reason == "merge"
+
+
+def test_merging_the_same_pair_again_changes_nothing(db, ledger_is_sound):
+    survivor, duplicate = make_member(), make_member()
+    ledger.adjust_points(member_id=duplicate.pk, points=30, reason="gift")
+    merge_members(survivor_id=survivor.pk, duplicate_id=duplicate.pk)
+    again = merge_members(survivor_id=survivor.pk, duplicate_id=duplicate.pk)
+    assert again.balance == 30
+    assert MemberMerge.objects.count() == 1
+    ledger_is_sound()
