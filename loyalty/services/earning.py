@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Sum
@@ -76,7 +76,7 @@ def lines_for(*, amount: Decimal, items) -> list[Line]:
 def earned_today(*, member, occurred_at: datetime) -> int:
     day = timezone.localtime(occurred_at).replace(hour=0, minute=0, second=0, microsecond=0)
     total = (Purchase.objects.filter(member=member, occurred_at__gte=day,
-                                     occurred_at__lt=day + timezone.timedelta(days=1))
+                                     occurred_at__lt=day + timedelta(days=1))
              .aggregate(total=Sum("points_earned"))["total"])
     return total or 0
 
