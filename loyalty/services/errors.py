@@ -93,3 +93,56 @@ class TokenExpired(Conflict):
 class CardBlocked(Conflict):
     code = "card_blocked"
     default_message = _("This card is blocked.")
+
+
+# --- rewards and vouchers ----------------------------------------------------------------
+
+
+class RewardUnavailable(Conflict):
+    code = "reward_unavailable"
+    default_message = _("This reward is not available.")
+
+
+class TierRequired(Conflict):
+    code = "tier_required"
+    default_message = _("This reward is for members of a higher tier.")
+
+
+class MemberLimitReached(Conflict):
+    code = "member_limit_reached"
+    default_message = _("You have already had this reward as often as it can be had.")
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+    default_message = _("This reward is out of stock.")
+
+
+class RedemptionConflict(Conflict):
+    code = "redemption_conflict"
+    default_message = _("This redemption id was already used for another request.")
+
+
+class VoucherCodeInvalid(DomainError):
+    code = "voucher_code_invalid"
+    default_message = _("This voucher code is mistyped: please check it.")
+
+
+class VoucherUsed(Conflict):
+    code = "voucher_used"
+    default_message = _("This voucher has already been used.")
+
+
+class VoucherExpired(Conflict):
+    code = "voucher_expired"
+    default_message = _("This voucher has expired.")
+
+
+class VoucherCancelled(Conflict):
+    code = "voucher_cancelled"
+    default_message = _("This voucher was cancelled.")
+
+
+class VoucherNotValidHere(Conflict):
+    code = "voucher_not_valid_here"
+    default_message = _("This voucher cannot be used in this store.")

@@ -1,0 +1,273 @@
+"""Spending points: redeeming rewards, and issuing, checking, using and cancelling vouchers.
+
+A redemption is one transaction: the member is locked, then the reward (when
+it has stock) — always in that order —, eligibility is checked in a stable
+order, the ledger is debited, stock goes down and a voucher is issued. It is
+idempotent on its redemption id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from loyalty.models import Member, PointsEntry, Store
+from loyalty.services import ledger
+from loyalty.services.actions import period_start
+from loyalty.services.errors import (
+    InsufficientPoints,
+    MemberLimitReached,
+    NotFound,
+    OutOfStock,
+    RedemptionConflict,
+    RewardUnavailable,
+    TierRequired,
+    VoucherCancelled,
+    VoucherCodeInvalid,
+    VoucherExpired,
+    VoucherNotValidHere,
+    VoucherUsed,
+)
+from loyalty.services.members import current_member
+from loyalty.services.purchases import Recorded, _fingerprint, _identifier, parse_money
+from rewards import codes
+from rewards.models import Redemption, Reward, Voucher
+
+CENT = Decimal("0.01")
+
+
+def _is_available(reward: Reward, now: datetime) -> bool:
+    return (reward.active and (reward.available_from is None or reward.available_from <= now)
+            and (reward.available_until is None or now < reward.available_until))
+
+
+def eligibility(*, member: Member, reward: Reward, now: datetime | None = None,
+                redeemed_in_period: int | None = None) -> str | None:
+    """Why this member cannot have this reward now (an error code), or None.
+
+    The order is stable: reward_unavailable, tier_required, member_limit_reached,
+    out_of_stock, insufficient_points (a balance below zero counts as too low).
+    """
+    now = now or timezone.now()
+    if not _is_available(reward, now):
+        return RewardUnavailable.code
+    if reward.tier_required_id and (
+            member.tier is None or member.tier.rank < reward.tier_required.rank):
+        return TierRequired.code
+    if reward.limit_count is not None:
+        if redeemed_in_period is None:
+            redeemed_in_period = redemptions_in_period(member=member, reward=reward, now=now)
+        if redeemed_in_period >= reward.limit_count:
+            return MemberLimitReached.code
+    if reward.stock is not None and reward.stock <= 0:
+        return OutOfStock.code
+    if member.balance < reward.points_cost:
+        return InsufficientPoints.code
+    return None
+
+
+ERRORS = {cls.code: cls for cls in (RewardUnavailable, TierRequired, MemberLimitReached,
+                                    OutOfStock, InsufficientPoints)}
+
+
+def redemptions_in_period(*, member: Member, reward: Reward, now: datetime) -> int:
+    done = Redemption.objects.filter(member=member, reward=reward).exclude(
+        voucher__status=Voucher.Status.CANCELLED)
+    since = period_start(reward.limit_period, now)
+    if since is not None:
+        done = done.filter(created_at__gte=since)
+    return done.count()
+
+
+def redeem_reward(*, member: Member, reward_id: int, redemption_id: str,
+                  store: Store | None = None, by=None, now: datetime | None = None) -> Recorded:
+    """Spend points on a reward and issue its voucher, once per redemption id.
+
+    Raises NotFound, RewardUnavailable, TierRequired, MemberLimitReached,
+    OutOfStock, InsufficientPoints or RedemptionConflict (same id, other request).
+    """
+    now = now or timezone.now()
+    redemption_id = _identifier(redemption_id, field="redemption_id")
+    if not Reward.objects.filter(pk=reward_id).exists():
+        raise NotFound(fields={"reward_id": reward_id})
+    fingerprint = _fingerprint({"reward": int(reward_id)})
+    try:
+        with transaction.atomic():
+            locked = ledger.lock_member(member.pk)
+            existing = (Redemption.objects.select_related("voucher")
+                        .filter(store=store, redemption_id=redemption_id).first())
+            if existing is not None:
+                return Recorded(_same_redemption(existing, locked, fingerprint), False)
+            ledger.apply_due_changes(locked, now=now)
+            reward_query = Reward.objects.select_related("tier_required")
+            reward = reward_query.get(pk=reward_id)
+            if reward.stock is not None:
+                reward = reward_query.select_for_update(of=("self",)).get(pk=reward_id)
+            if store is not None and reward.stores.exists() and not reward.stores.filter(
+                    pk=store.pk).exists():
+                raise RewardUnavailable(fields={"store": store.code})
+            reason = eligibility(member=locked, reward=reward, now=now)
+            if reason is not None:
+                raise ERRORS[reason](fields={"reward_id": reward.pk, "balance": locked.balance,
+                                             "points_cost": reward.points_cost})
+            entry = ledger.apply_debit(
+                locked, kind=PointsEntry.Kind.REDEEM, points=reward.points_cost,
+                reason=f"Reward: {reward.name}", reference=f"redemption:{redemption_id}",
+                now=now, store=store, by=by)
+            if reward.stock is not None:
+                reward.stock -= 1
+                reward.save(update_fields=["stock"])
+            redemption = Redemption.objects.create(
+                member=locked, reward=reward, store=store, redemption_id=redemption_id,
+                points_spent=reward.points_cost, balance_after=locked.balance, entry=entry,
+                fingerprint=fingerprint, created_at=now)
+            _issue_voucher(redemption, reward=reward, now=now)
+            return Recorded(redemption, True)
+    except IntegrityError:
+        existing = Redemption.objects.filter(store=store, redemption_id=redemption_id).first()
+        if existing is None:
+            raise
+        return Recorded(_same_redemption(existing, current_member(member), fingerprint), False)
+
+
+def _issue_voucher(redemption: Redemption, *, reward: Reward, now: datetime) -> Voucher:
+    for _attempt in range(10):
+        code = codes.new_code()
+        if not Voucher.objects.filter(code=code).exists():
+            break
+    return Voucher.objects.create(
+        code=code, redemption=redemption, member=redemption.member, reward=reward,
+        kind=reward.kind, value=reward.value, issued_at=now,
+        expires_at=now + timedelta(days=reward.voucher_validity_days))
+
+
+def _same_redemption(existing: Redemption, member: Member, fingerprint: str) -> Redemption:
+    if existing.member_id != member.pk or existing.fingerprint != fingerprint:
+        raise RedemptionConflict(fields={"redemption_id": existing.redemption_id})
+    return existing
+
+
+def find_voucher(code: str) -> Voucher:
+    """A voucher by its code, telling a mistyped code (400) from an unknown one (404)."""
+    normalised = codes.normalise(code)
+    if not codes.is_well_formed(normalised):
+        raise VoucherCodeInvalid(fields={"code": code if len(str(code)) < 40 else "…"})
+    voucher = (Voucher.objects.select_related("reward", "member", "used_store")
+               .filter(code=normalised).first())
+    if voucher is None:
+        raise NotFound(fields={"code": normalised})
+    return voucher
+
+
+def discount_for(voucher: Voucher, order_amount: Decimal | None) -> Decimal:
+    """What the voucher takes off an order (free shipping and gifts: nothing off the basket)."""
+    if order_amount is None:
+        return voucher.value if voucher.kind == Reward.Kind.AMOUNT else Decimal("0.00")
+    if voucher.kind == Reward.Kind.PERCENT:
+        return (order_amount * voucher.value / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    if voucher.kind == Reward.Kind.AMOUNT:
+        return min(voucher.value, order_amount)
+    return Decimal("0.00")
+
+
+def _check_usable(voucher: Voucher, *, store: Store | None, now: datetime) -> None:
+    if voucher.status == Voucher.Status.USED:
+        raise VoucherUsed(fields={"order_id": voucher.used_order_id})
+    if voucher.status == Voucher.Status.CANCELLED:
+        raise VoucherCancelled()
+    if voucher.status == Voucher.Status.EXPIRED or voucher.expires_at <= now:
+        raise VoucherExpired(fields={"expires_at": voucher.expires_at.isoformat()})
+    if store is not None and voucher.reward.stores.exists() and not voucher.reward.stores.filter(
+            pk=store.pk).exists():
+        raise VoucherNotValidHere(fields={"store": store.code})
+
+
+def validate_voucher(*, code: str, order_amount=None, store: Store | None = None,
+                     now: datetime | None = None) -> tuple[Voucher, Decimal]:
+    """Check a voucher can be used now and say what it takes off `order_amount`."""
+    now = now or timezone.now()
+    voucher = find_voucher(code)
+    amount = None if order_amount is None else parse_money(order_amount, field="order_amount")
+    _check_usable(voucher, store=store, now=now)
+    return voucher, discount_for(voucher, amount)
+
+
+def redeem_voucher(*, code: str, order_id: str, store: Store, now: datetime | None = None
+                   ) -> Recorded:
+    """Use a voucher for an order. The same order again changes nothing; another order is
+    `voucher_used`."""
+    now = now or timezone.now()
+    order_id = _identifier(order_id, field="order_id")
+    voucher = find_voucher(code)
+    with transaction.atomic():
+        voucher = (Voucher.objects.select_for_update(of=("self",))
+                   .select_related("reward", "used_store").get(pk=voucher.pk))
+        if (voucher.status == Voucher.Status.USED and voucher.used_order_id == order_id
+                and voucher.used_store_id == store.pk):
+            return Recorded(voucher, False)
+        _check_usable(voucher, store=store, now=now)
+        voucher.status = Voucher.Status.USED
+        voucher.used_at = now
+        voucher.used_order_id = order_id
+        voucher.used_store = store
+        voucher.save(update_fields=["status", "used_at", "used_order_id", "used_store"])
+        return Recorded(voucher, True)
+
+
+def cancel_voucher(*, voucher_id: int, member_id: int | None = None, by=None,
+                   now: datetime | None = None) -> Voucher:
+    """Cancel an unused voucher: its points come back (a `cancel` entry), its stock too.
+
+    `member_id`, when given, must own the voucher (NotFound otherwise: a member
+    cannot even learn that someone else's voucher exists).
+    """
+    now = now or timezone.now()
+    voucher = Voucher.objects.filter(pk=voucher_id).first()
+    if voucher is None or (member_id is not None and voucher.member_id != member_id):
+        raise NotFound(fields={"voucher_id": voucher_id})
+    with transaction.atomic():
+        member = ledger.lock_member(voucher.member_id)
+        voucher = (Voucher.objects.select_for_update(of=("self",))
+                   .select_related("redemption", "reward").get(pk=voucher.pk))
+        if voucher.status == Voucher.Status.CANCELLED:
+            return voucher
+        _check_usable(voucher, store=None, now=now)
+        points = voucher.redemption.points_spent
+        ledger.apply_credit(member, kind=PointsEntry.Kind.CANCEL, points=points,
+                            reason=f"Voucher {voucher.formatted_code} cancelled",
+                            reference=f"voucher:{voucher.pk}", now=now, by=by)
+        if voucher.reward.stock is not None:
+            Reward.objects.filter(pk=voucher.reward_id).update(stock=F("stock") + 1)
+        voucher.status = Voucher.Status.CANCELLED
+        voucher.cancelled_at = now
+        voucher.save(update_fields=["status", "cancelled_at"])
+        return voucher
+
+
+def expire_vouchers(*, now: datetime | None = None) -> int:
+    """Mark issued vouchers past their date as expired. Their points are not returned."""
+    now = now or timezone.now()
+    return Voucher.objects.filter(status=Voucher.Status.ISSUED, expires_at__lte=now).update(
+        status=Voucher.Status.EXPIRED)
+
+
+def catalogue_for(*, member: Member | None, store: Store | None = None,
+                  now: datetime | None = None) -> list[tuple[Reward, str | None]]:
+    """Active rewards with, for a member, why each cannot be had now (None: it can)."""
+    now = now or timezone.now()
+    rewards = (Reward.objects.filter(active=True).select_related("tier_required")
+               .filter(Q(available_until__isnull=True) | Q(available_until__gt=now)))
+    if store is not None:
+        rewards = rewards.filter(Q(stores__isnull=True) | Q(stores=store)).distinct()
+    rewards = list(rewards)
+    if member is None:
+        return [(reward, None) for reward in rewards]
+    counts = {reward.pk: redemptions_in_period(member=member, reward=reward, now=now)
+              for reward in rewards if reward.limit_count is not None}
+    return [(reward, eligibility(member=member, reward=reward, now=now,
+                                 redeemed_in_period=counts.get(reward.pk)))
+            for reward in rewards]
