@@ -3,6 +3,10 @@ response (and the schema). Business rules live in the services."""
 
 from rest_framework import serializers
 
+from loyalty.models import PointsEntry
+
+TRANSACTION_KINDS = PointsEntry.Kind.values
+
 # --- shared ---------------------------------------------------------------------------
 
 
@@ -71,8 +75,7 @@ class MergeSerializer(serializers.Serializer):
 
 class TransactionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=["earn", "redeem", "expire", "refund", "adjust",
-                                            "merge", "cancel"])
+    kind = serializers.ChoiceField(choices=TRANSACTION_KINDS)
     points = serializers.IntegerField()
     balance_after = serializers.IntegerField(
         help_text="The member's running ledger total after this entry (spendable + pending).")

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from loyalty.api import views
+from rewards import api as rewards_api
 
 app_name = "api"
 
@@ -18,6 +19,12 @@ v1 = [
     path("events/", views.EventView.as_view(), name="events"),
     path("cards/resolve/", views.CardResolveView.as_view(), name="card-resolve"),
     path("programme/", views.ProgrammeView.as_view(), name="programme"),
+    path("rewards/", rewards_api.RewardListView.as_view(), name="rewards"),
+    path("redemptions/", rewards_api.RedemptionView.as_view(), name="redemptions"),
+    path("vouchers/<str:code>/validate/", rewards_api.VoucherValidateView.as_view(),
+         name="voucher-validate"),
+    path("vouchers/<str:code>/redeem/", rewards_api.VoucherRedeemView.as_view(),
+         name="voucher-redeem"),
 ]
 
 urlpatterns = [
