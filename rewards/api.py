@@ -12,7 +12,6 @@ from loyalty.api.views import IDEMPOTENCY_HEADER, ApiView, errors
 from rewards import services
 from rewards.models import Reward
 
-
 REWARD_KINDS = Reward.Kind.values
 
 
