@@ -244,6 +244,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.reevaluate_tiers",
         "schedule": crontab(hour=3, minute=20),
     },
+    "notify-expiring-points": {
+        "task": "loyalty.tasks.notify_expiring_points",
+        "schedule": crontab(hour=9, minute=30),
+    },
 }
 
 # The programme's currency and the bounds the purchase ingestion accepts.

@@ -52,3 +52,42 @@ def reevaluate_tiers() -> int:
            .filter(Q(tier__isnull=False) | Q(lots__isnull=False))
            .values_list("pk", flat=True).distinct().order_by("pk"))
     return _fan_out(reevaluate_member_tiers, ids.iterator(chunk_size=5000))
+
+
+# --- Webhooks ------------------------------------------------------------------------------
+
+WEBHOOK_MAX_RETRIES = 8
+
+
+@shared_task(bind=True, acks_late=True, max_retries=WEBHOOK_MAX_RETRIES)
+def deliver_webhook(self, delivery_id: int) -> str:
+    """One attempt at a webhook delivery; on failure, again in 30 s, 1 min, ... up to 6 h.
+
+    It never raises for a failed endpoint: the attempt is recorded on the
+    delivery, and after the last retry the delivery is marked failed (an
+    operator can send it again from the admin). Run eagerly (tests, `make run`)
+    there is no worker to come back later, and Celery would repeat an eager
+    retry at once, nine times, inside the request that caused the event; so an
+    eager failure is recorded as failed after its one attempt.
+    """
+    from loyalty.services import webhooks
+
+    try:
+        delivery = webhooks.deliver(delivery_id=delivery_id)
+    except webhooks.DeliveryFailed as exc:
+        retries = self.request.retries
+        if self.request.is_eager or retries >= self.max_retries:
+            webhooks.give_up(delivery_id=delivery_id)
+            return "failed"
+        countdown = webhooks.retry_countdown(retries)
+        webhooks.schedule_retry(delivery_id=delivery_id, countdown=countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    return delivery.status if delivery is not None else "gone"
+
+
+@shared_task(acks_late=True)
+def notify_expiring_points() -> int:
+    """Daily: tell subscribed endpoints about points expiring within 30 days, once each."""
+    from loyalty.services import webhooks
+
+    return webhooks.notify_expiring_points()

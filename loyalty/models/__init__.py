@@ -7,10 +7,12 @@ from .purchases import ActionEvent, Purchase, PurchaseItem, Refund
 from .scale import ActionRule, EarningRule, Multiplier
 from .stores import Store
 from .tiers import Tier, TierChange
+from .webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "ApiKey", "IdempotencyRecord",
     "ActionEvent", "ActionRule", "Card", "ConsentChange", "EarningRule", "ExternalId",
     "Member", "MemberMerge", "Multiplier", "PointsEntry", "PointsLot", "Programme",
     "Purchase", "PurchaseItem", "Refund", "Store", "Tier", "TierChange",
+    "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
 ]

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from loyalty.models import ActionEvent, ActionRule, PointsEntry, Programme, Store
-from loyalty.services import ledger, tiers
+from loyalty.services import ledger, tiers, webhooks
 from loyalty.services.errors import EventConflict, UnknownEventType
 from loyalty.services.members import current_member
 from loyalty.services.purchases import Recorded, _fingerprint, _identifier, _occurred_at
@@ -74,6 +74,7 @@ def record_action(*, member, event_type: str, event_id: str, store: Store | None
                 occurred_at=occurred_at, points_earned=entry.points if entry else 0,
                 limited=limited, balance_after=locked.balance, entry=entry,
                 fingerprint=fingerprint, created_at=now)
+            webhooks.emit_action_earned(event=event, member=locked)
             return Recorded(event, True)
     except IntegrityError:
         existing = ActionEvent.objects.filter(store=store, event_id=event_id).first()

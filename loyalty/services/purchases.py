@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from loyalty.models import PointsEntry, Purchase, PurchaseItem, Refund, Store
-from loyalty.services import earning, ledger, tiers
+from loyalty.services import earning, ledger, tiers, webhooks
 from loyalty.services.errors import (
     Invalid,
     NotFound,
@@ -156,6 +156,7 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
             if items:
                 PurchaseItem.objects.bulk_create(PurchaseItem(purchase=purchase, **item)
                                                  for item in items)
+            webhooks.emit_purchase_earned(purchase=purchase, member=locked)
             if entry is not None:
                 tiers.apply_promotion(locked, now=now, programme=programme)
             return Recorded(purchase, True)

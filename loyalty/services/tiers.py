@@ -16,6 +16,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from loyalty.models import Member, PointsLot, Programme, Purchase, Tier, TierChange
+from loyalty.services import webhooks
 from loyalty.services.ledger import lock_member
 
 
@@ -41,8 +42,9 @@ def tier_for(value: Decimal, tiers: list[Tier]) -> Tier | None:
 
 
 def _change(member: Member, *, to: Tier | None, reason: str, value: Decimal, now, by=None):
-    TierChange.objects.create(member=member, from_tier=member.tier, to_tier=to, reason=reason,
-                              qualifying_value=value, by=by, at=now)
+    change = TierChange.objects.create(member=member, from_tier=member.tier, to_tier=to,
+                                       reason=reason, qualifying_value=value, by=by, at=now)
+    webhooks.emit_tier_changed(change=change, member=member)
     member.tier = to
     member.save(update_fields=["tier", "updated_at"])
 

@@ -1,0 +1,602 @@
+"""Outbound webhooks: signed, emitted with their cause, sent once, never in the cause's way."""
+
+import json
+import socket
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest import mock
+
+import pytest
+import time_machine
+from celery.exceptions import Retry
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from loyalty.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from loyalty.services import ledger, tiers, webhooks
+from loyalty.services.actions import record_action
+from loyalty.services.purchases import record_purchase
+from loyalty.tasks import deliver_webhook, notify_expiring_points
+from tests.factories import ActionRuleFactory, TierFactory, UserFactory, make_member, programme
+
+pytestmark = pytest.mark.django_db
+
+Status = WebhookDelivery.Status
+ALL_EVENTS = list(WebhookEvent.values)
+
+
+def endpoint_for(store, url="https://shop.example.com/hooks", events=None, **fields):
+    return WebhookEndpoint.objects.create(store=store, url=url,
+                                          events=ALL_EVENTS if events is None else events,
+                                          **fields)
+
+
+def body_of(delivery) -> dict:
+    return json.loads(delivery.body)
+
+
+# --- A real receiver ------------------------------------------------------------------------
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records what it is sent and answers `status`."""
+
+    def __init__(self, status=200):
+        self.status = status
+        self.requests = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (the stdlib's name)
+                length = int(self.headers.get("Content-Length", 0))
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers),
+                                          "body": self.rfile.read(length)})
+                self.send_response(receiver.status)
+                if receiver.status in (301, 302):
+                    self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/loyalty"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as server:
+        yield server
+
+
+@pytest.fixture
+def refused_url():
+    """A local port nobody listens on: the connection is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hooks"
+
+
+def buy(store, member, order_id="A-1", amount="40.00", **kwargs):
+    return record_purchase(store=store, order_id=order_id, amount=amount, member=member,
+                           **kwargs)
+
+
+# --- Signing --------------------------------------------------------------------------------
+
+
+def test_a_receiver_verifies_the_signature_of_the_exact_body():
+    now = timezone.now()
+    timestamp = int(now.timestamp())
+    body = b'{"event":"points.earned","data":{"points":40}}'
+    signature = "v1=" + webhooks.sign(secret="s3cret", timestamp=timestamp, body=body)
+    assert webhooks.verify_signature(secret="s3cret", timestamp=str(timestamp), body=body,
+                                     signature=signature, now=now)
+    assert webhooks.verify_signature(secret="s3cret", timestamp=timestamp,
+                                     body=body.decode(), signature=f"v1=00, {signature}",
+                                     now=now)
+
+
+@pytest.mark.parametrize("change", ["body", "secret", "signature", "timestamp", "garbage"])
+def test_a_tampered_request_fails_verification(change):
+    now = timezone.now()
+    timestamp = int(now.timestamp())
+    body = b'{"data":{"points":40}}'
+    request = {"secret": "s3cret", "timestamp": timestamp, "body": body,
+               "signature": "v1=" + webhooks.sign(secret="s3cret", timestamp=timestamp,
+                                                  body=body)}
+    request |= {"body": {"body": b'{"data":{"points":4000}}'},
+                "secret": {"secret": "other"},
+                "signature": {"signature": request["signature"].replace("v1=", "v0=")},
+                "timestamp": {"timestamp": timestamp + 1},
+                "garbage": {"timestamp": "yesterday"}}[change]
+    assert not webhooks.verify_signature(**request, now=now)
+
+
+def test_an_old_or_future_timestamp_fails_even_with_a_good_signature():
+    now = timezone.now()
+    body = b"{}"
+    for age in (301, -301):
+        timestamp = int(now.timestamp()) - age
+        signature = "v1=" + webhooks.sign(secret="k", timestamp=timestamp, body=body)
+        assert not webhooks.verify_signature(secret="k", timestamp=timestamp, body=body,
+                                             signature=signature, now=now)
+        assert webhooks.verify_signature(secret="k", timestamp=timestamp, body=body,
+                                         signature=signature, now=now, tolerance=400)
+
+
+def test_each_endpoint_gets_its_own_secret_and_rotating_changes_it(store):
+    first, second = endpoint_for(store), endpoint_for(store, url="https://b.example.com/")
+    assert len(first.secret) >= 40 and first.secret != second.secret
+    new = webhooks.rotate_secret(endpoint_id=first.pk)
+    first.refresh_from_db()
+    assert first.secret == new != second.secret
+
+
+def test_only_http_and_https_urls_are_accepted(store):
+    from django.core.exceptions import ValidationError
+
+    for url in ("file:///etc/passwd", "ftp://example.com/x", "gopher://example.com/"):
+        with pytest.raises(ValidationError):
+            WebhookEndpoint(store=store, url=url, events=ALL_EVENTS).full_clean()
+    WebhookEndpoint(store=store, url="http://shop.example.com/x",
+                    events=ALL_EVENTS).full_clean()
+
+
+# --- Emitting -------------------------------------------------------------------------------
+
+
+def test_emit_writes_one_delivery_per_subscribed_active_endpoint(store, web_store):
+    subscribed = endpoint_for(store)
+    endpoint_for(store, url="https://inactive.example.com/", active=False)
+    endpoint_for(store, url="https://other.example.com/",
+                 events=[WebhookEvent.MEMBER_TIER_CHANGED])
+    created = webhooks.emit(event="points.earned", payload={"points": 1}, store=store,
+                            event_key="purchase:1")
+    assert [delivery.endpoint for delivery in created] == [subscribed]
+    assert body_of(created[0])["data"] == {"points": 1}
+    assert body_of(created[0])["id"] == str(created[0].uuid)
+
+
+def test_emit_belongs_to_the_callers_transaction(store, django_capture_on_commit_callbacks):
+    endpoint_for(store)
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), \
+            transaction.atomic():
+        webhooks.emit(event="points.earned", payload={}, store=store, event_key="purchase:1")
+        raise RuntimeError("the cause failed")
+    assert not WebhookDelivery.objects.exists()
+    assert callbacks == []
+
+
+def test_a_rolled_back_purchase_sends_nothing(store, scale, member,
+                                              django_capture_on_commit_callbacks):
+    endpoint_for(store)
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), \
+            transaction.atomic():
+        buy(store, member)
+        raise RuntimeError("the request failed after the purchase")
+    assert not WebhookDelivery.objects.exists()
+    assert callbacks == []
+
+
+def test_the_same_cause_twice_is_one_delivery(store, django_capture_on_commit_callbacks):
+    endpoint = endpoint_for(store)
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = webhooks.emit(event="points.earned", payload={"n": 1}, store=store,
+                              event_key="purchase:7")
+        again = webhooks.emit(event="points.earned", payload={"n": 2}, store=store,
+                              event_key="purchase:7")
+    assert len(first) == 1 and again == []
+    assert WebhookDelivery.objects.get().endpoint == endpoint
+    assert len(callbacks) == 1
+
+
+def test_a_replayed_purchase_sends_nothing_twice(store, scale, member):
+    endpoint_for(store)
+    buy(store, member)
+    assert not buy(store, member).created
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_an_unknown_event_is_a_programming_error(store):
+    with pytest.raises(ValueError, match="unknown webhook event"):
+        webhooks.emit(event="points.stolen", payload={}, store=store, event_key="x")
+
+
+def test_a_purchase_sends_points_earned_to_its_stores_endpoints_only(store, web_store, scale,
+                                                                     member):
+    paris = endpoint_for(store)
+    endpoint_for(web_store)
+    purchase = buy(store, member, amount="40.00").obj
+    delivery = WebhookDelivery.objects.get()
+    member.refresh_from_db()
+    assert (delivery.endpoint, delivery.event, delivery.event_key) == (
+        paris, "points.earned", f"purchase:{purchase.pk}")
+    body = body_of(delivery)
+    assert body["event"] == "points.earned"
+    assert body["data"] == {
+        "member_id": member.pk, "card_number": member.card_number, "points": 40,
+        "balance": member.balance, "pending": member.pending, "order_id": "A-1",
+        "store": "paris", "purchase_id": purchase.pk, "source": "purchase",
+        "occurred_at": body["data"]["occurred_at"]}
+    assert body["data"]["balance"] == 40
+
+
+def test_a_purchase_that_earns_nothing_sends_nothing(store, member):
+    programme(return_window_days=0)
+    endpoint_for(store)
+    assert buy(store, member).obj.points_earned == 0  # no earning rule
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_an_action_sends_points_earned_unless_limited(store, member):
+    endpoint_for(store)
+    ActionRuleFactory(event_type="review_posted", points=10, limit_count=1)
+    event = record_action(member=member, event_type="review_posted", event_id="ev-1",
+                          store=store).obj
+    limited = record_action(member=member, event_type="review_posted", event_id="ev-2",
+                            store=store).obj
+    assert limited.limited
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event_key == f"action:{event.pk}"
+    data = body_of(delivery)["data"]
+    assert (data["points"], data["event_type"], data["event_id"], data["action_id"],
+            data["store"], data["source"]) == (10, "review_posted", "ev-1", event.pk,
+                                               "paris", "action")
+
+
+def test_points_earned_without_a_store_go_to_every_subscribed_endpoint(store, web_store,
+                                                                       member):
+    endpoint_for(store)
+    endpoint_for(web_store)
+    ActionRuleFactory(event_type="birthday", points=100)
+    record_action(member=member, event_type="birthday", event_id="bday-2025")
+    assert WebhookDelivery.objects.count() == 2
+    assert body_of(WebhookDelivery.objects.first())["data"]["store"] is None
+
+
+def test_a_promotion_sends_tier_changed_to_every_stores_endpoints(store, web_store, scale,
+                                                                  member):
+    TierFactory(code="bronze", rank=0, threshold=0)
+    gold = TierFactory(code="gold", rank=1, threshold=100)
+    paris = endpoint_for(store, events=[WebhookEvent.MEMBER_TIER_CHANGED])
+    web = endpoint_for(web_store, events=[WebhookEvent.MEMBER_TIER_CHANGED])
+    buy(store, member, order_id="1", amount="50.00")  # bronze
+    buy(store, member, order_id="2", amount="60.00")  # gold
+    member.refresh_from_db()
+    assert member.tier == gold
+    changes = list(member.tier_changes.order_by("at", "id"))
+    deliveries = WebhookDelivery.objects.filter(event="member.tier_changed")
+    assert {(d.endpoint_id, d.event_key) for d in deliveries} == {
+        (endpoint.pk, f"tierchange:{change.pk}") for endpoint in (paris, web)
+        for change in changes}
+    last = deliveries.get(endpoint=web, event_key=f"tierchange:{changes[-1].pk}")
+    data = body_of(last)["data"]
+    assert (data["member_id"], data["card_number"], data["from"], data["to"],
+            data["reason"]) == (member.pk, member.card_number, "bronze", "gold", "promotion")
+
+
+def test_a_demotion_to_no_tier_says_null(store, member):
+    gold = TierFactory(code="gold", rank=1, threshold=100)
+    endpoint_for(store, events=[WebhookEvent.MEMBER_TIER_CHANGED])
+    tiers.set_tier(member_id=member.pk, tier=gold)
+    tiers.reevaluate_tier(member_id=member.pk)
+    datas = [body_of(d)["data"] for d in WebhookDelivery.objects.order_by("id")]
+    assert [(d["from"], d["to"], d["reason"]) for d in datas] == [
+        (None, "gold", "manual"), ("gold", None, "reevaluation")]
+
+
+# --- Expiring points ------------------------------------------------------------------------
+
+
+def credit(member, points, *, expires_in_days, released=True, now=None):
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = ledger.lock_member(member.pk)
+        ledger.apply_credit(locked, kind="adjust", points=points, reason="test",
+                            reference="test", now=now,
+                            available_at=now if released else now + timedelta(days=5),
+                            expires_at=now + timedelta(days=expires_in_days))
+
+
+def test_expiring_points_are_announced_once_per_member_and_day(store, web_store, member):
+    endpoint = endpoint_for(store, events=[WebhookEvent.POINTS_EXPIRING])
+    endpoint_for(web_store, events=[WebhookEvent.POINTS_EARNED])  # not subscribed
+    other = make_member(email="other@example.com")
+    now = timezone.now().replace(hour=10)
+    credit(member, 30, expires_in_days=10, now=now)
+    credit(member, 20, expires_in_days=10, now=now + timedelta(minutes=5))
+    credit(member, 5, expires_in_days=20, now=now)
+    credit(member, 7, expires_in_days=45, now=now)  # beyond the window
+    credit(member, 9, expires_in_days=10, released=False, now=now)  # still pending
+    credit(other, 11, expires_in_days=3, now=now)
+
+    assert webhooks.notify_expiring_points(within_days=30, now=now) == 3
+    sent = {d.event_key: body_of(d)["data"] for d in WebhookDelivery.objects.all()}
+    day_10 = timezone.localdate(now + timedelta(days=10))
+    day_20 = timezone.localdate(now + timedelta(days=20))
+    day_3 = timezone.localdate(now + timedelta(days=3))
+    assert set(sent) == {f"expiring:{member.pk}:{day_10}", f"expiring:{member.pk}:{day_20}",
+                         f"expiring:{other.pk}:{day_3}"}
+    ten = sent[f"expiring:{member.pk}:{day_10}"]
+    assert (ten["member_id"], ten["card_number"], ten["points"]) == (
+        member.pk, member.card_number, 50)
+    assert ten["expires_at"].startswith((now + timedelta(days=10)).strftime("%Y-%m-%d"))
+    assert all(d.endpoint == endpoint for d in WebhookDelivery.objects.all())
+
+    # The next day, and the one after: nothing new, nothing repeated.
+    for later in (1, 2):
+        assert webhooks.notify_expiring_points(now=now + timedelta(days=later)) == 0
+    assert WebhookDelivery.objects.count() == 3
+
+
+def test_expiring_points_of_merged_or_spent_lots_are_not_announced(store, member):
+    endpoint_for(store, events=[WebhookEvent.POINTS_EXPIRING])
+    credit(member, 30, expires_in_days=10)
+    ledger.adjust_points(member_id=member.pk, points=-30, reason="spent")
+    assert webhooks.notify_expiring_points() == 0
+
+
+def test_the_daily_task_announces_expiring_points(store, member):
+    endpoint_for(store, events=[WebhookEvent.POINTS_EXPIRING])
+    credit(member, 30, expires_in_days=10)
+    assert notify_expiring_points.apply().get() == 1
+    assert notify_expiring_points.apply().get() == 0
+
+
+def test_expiring_points_without_subscribers_cost_one_query(store, member,
+                                                            django_assert_num_queries):
+    credit(member, 30, expires_in_days=10)
+    with django_assert_num_queries(1):
+        assert webhooks.notify_expiring_points() == 0
+
+
+def test_expiring_points_take_the_same_few_queries_for_many_members(
+        store, django_assert_max_num_queries):
+    endpoint_for(store, events=[WebhookEvent.POINTS_EXPIRING])
+    for n in range(3):
+        credit(make_member(email=f"few{n}@example.com"), 10, expires_in_days=5)
+    with CaptureQueriesContext(connection) as few:
+        assert webhooks.notify_expiring_points() == 3
+    for n in range(40):
+        credit(make_member(email=f"many{n}@example.com"), 10, expires_in_days=5)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert webhooks.notify_expiring_points() == 40
+
+
+# --- Delivering -----------------------------------------------------------------------------
+
+
+def test_a_delivery_reaches_a_real_server_with_the_exact_signed_body(
+        receiver, store, scale, member, django_capture_on_commit_callbacks):
+    endpoint = endpoint_for(store, url=receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        buy(store, member)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
+        Status.DELIVERED, 1, 200)
+    assert delivery.delivered_at is not None
+    [request] = receiver.requests
+    headers = request["headers"]
+    assert request["path"] == "/hooks/loyalty"
+    assert request["body"] == delivery.body.encode()
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Loyalty-Event"] == "points.earned"
+    assert headers["X-Loyalty-Delivery"] == str(delivery.uuid)
+    assert headers["X-Loyalty-Signature"].startswith("v1=")
+    assert webhooks.verify_signature(secret=endpoint.secret,
+                                     timestamp=headers["X-Loyalty-Timestamp"],
+                                     body=request["body"],
+                                     signature=headers["X-Loyalty-Signature"])
+    assert not webhooks.verify_signature(secret=endpoint.secret,
+                                         timestamp=headers["X-Loyalty-Timestamp"],
+                                         body=request["body"].replace(b"40", b"41"),
+                                         signature=headers["X-Loyalty-Signature"])
+
+
+def test_a_delivered_delivery_is_not_sent_again(receiver, store):
+    endpoint_for(store, url=receiver.url)
+    [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
+                               event_key="purchase:1")
+    assert deliver_webhook.apply(args=[delivery.pk]).get() == Status.DELIVERED
+    assert deliver_webhook.apply(args=[delivery.pk]).get() == Status.DELIVERED
+    assert len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize("answer", [500, 302, "refused"])
+def test_a_failing_endpoint_never_fails_the_purchase(
+        answer, refused_url, store, scale, member, django_capture_on_commit_callbacks):
+    with Receiver(status=500 if answer == "refused" else answer) as server:
+        endpoint_for(store, url=refused_url if answer == "refused" else server.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            recorded = buy(store, member)
+    assert recorded.created and recorded.obj.points_earned == 40
+    member.refresh_from_db()
+    assert member.balance == 40
+    delivery = WebhookDelivery.objects.get()
+    # Eager: no worker will come back later, so the one failed attempt is the last.
+    assert (delivery.status, delivery.attempts) == (Status.FAILED, 1)
+    assert delivery.delivered_at is None
+    if answer == "refused":
+        assert delivery.last_status_code is None
+        assert "refused" in delivery.last_error.lower()
+    else:
+        assert delivery.last_status_code == answer
+        assert delivery.last_error.startswith(f"HTTP {answer}")
+        assert len(server.requests) == 1  # the redirect was not followed
+
+
+def run_as_worker(delivery_id, *, retries):
+    """The task as a worker runs it: not eager, on its `retries`-th retry."""
+    deliver_webhook.push_request(retries=retries, is_eager=False, called_directly=False,
+                                 args=[delivery_id], kwargs={})
+    try:
+        return deliver_webhook.run(delivery_id)
+    finally:
+        deliver_webhook.pop_request()
+
+
+@pytest.mark.parametrize("retries,countdown", [(0, 30), (1, 60), (3, 240), (7, 3840)])
+def test_a_failed_attempt_is_recorded_and_retried_with_backoff(retries, countdown, store,
+                                                               refused_url):
+    endpoint_for(store, url=refused_url)
+    [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
+                               event_key="purchase:1")
+    now = timezone.now()
+    with time_machine.travel(now, tick=False), \
+            mock.patch.object(deliver_webhook, "retry", side_effect=Retry()) as retry, \
+            pytest.raises(Retry):
+        run_as_worker(delivery.pk, retries=retries)
+    assert retry.call_args.kwargs["countdown"] == countdown
+    assert isinstance(retry.call_args.kwargs["exc"], webhooks.DeliveryFailed)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (Status.RETRYING, 1)
+    assert delivery.last_attempt_at == now
+    assert delivery.next_attempt_at == now + timedelta(seconds=countdown)
+
+
+def test_the_backoff_is_capped_at_six_hours():
+    assert [webhooks.retry_countdown(n) for n in (0, 1, 2, 9, 10, 20)] == [
+        30, 60, 120, 15360, 6 * 3600, 6 * 3600]
+
+
+def test_the_last_retry_marks_the_delivery_failed_without_raising(store, refused_url):
+    endpoint_for(store, url=refused_url)
+    [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
+                               event_key="purchase:1")
+    with mock.patch.object(deliver_webhook, "retry") as retry:
+        assert run_as_worker(delivery.pk, retries=deliver_webhook.max_retries) == "failed"
+    retry.assert_not_called()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.next_attempt_at) == (Status.FAILED, None)
+    assert deliver_webhook.max_retries == 8 and deliver_webhook.acks_late
+
+
+def test_a_deactivated_endpoint_is_not_called(receiver, store):
+    endpoint = endpoint_for(store, url=receiver.url)
+    [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
+                               event_key="purchase:1")
+    endpoint.active = False
+    endpoint.save()
+    deliver_webhook.apply(args=[delivery.pk])
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (Status.FAILED, 0)
+    assert receiver.requests == []
+
+
+def test_a_broken_task_or_broker_never_reaches_the_purchase(
+        store, scale, member, django_capture_on_commit_callbacks, caplog):
+    endpoint_for(store)
+    with mock.patch.object(deliver_webhook, "delay", side_effect=ConnectionError("no broker")), \
+            django_capture_on_commit_callbacks(execute=True):
+        assert buy(store, member).created
+    assert WebhookDelivery.objects.get().status == Status.PENDING
+    assert "Could not queue webhook delivery" in caplog.text
+
+
+def test_requeue_sends_failed_deliveries_again_and_only_those(
+        store, django_capture_on_commit_callbacks):
+    endpoint_for(store)
+    failed, delivered = (webhooks.emit(event="points.earned", payload={}, store=store,
+                                       event_key=f"purchase:{n}")[0] for n in (1, 2))
+    WebhookDelivery.objects.filter(pk=failed.pk).update(status=Status.FAILED)
+    WebhookDelivery.objects.filter(pk=delivered.pk).update(status=Status.DELIVERED)
+    with mock.patch.object(deliver_webhook, "delay") as delay, \
+            django_capture_on_commit_callbacks(execute=True):
+        assert webhooks.requeue(delivery_ids=[failed.pk, delivered.pk]) == 1
+    delay.assert_called_once_with(failed.pk)
+    failed.refresh_from_db()
+    assert failed.status == Status.PENDING
+
+
+# --- Admin ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root_client(client):
+    client.force_login(UserFactory(email="root@example.com", is_staff=True,
+                                   is_superuser=True))
+    return client
+
+
+def admin_url(model, view, *args):
+    return reverse(f"admin:loyalty_{model._meta.model_name}_{view}", args=args)
+
+
+def test_the_webhook_admin_pages_load(root_client, store):
+    endpoint = endpoint_for(store)
+    [delivery] = webhooks.emit(event="points.earned", payload={"note": "<b>x</b>"},
+                               store=store, event_key="purchase:1")
+    for model, obj in ((WebhookEndpoint, endpoint), (WebhookDelivery, delivery)):
+        assert root_client.get(admin_url(model, "changelist")).status_code == 200
+        page = root_client.get(admin_url(model, "change", obj.pk))
+        assert page.status_code == 200
+    assert endpoint.secret in root_client.get(
+        admin_url(WebhookEndpoint, "change", endpoint.pk)).content.decode()
+    body = root_client.get(admin_url(WebhookDelivery, "change", delivery.pk)).content.decode()
+    assert "&lt;b&gt;x&lt;/b&gt;" in body
+    assert root_client.get(admin_url(WebhookEndpoint, "add")).status_code == 200
+    assert root_client.get(admin_url(WebhookDelivery, "add")).status_code == 403
+    for filters in ({"status__exact": "pending"}, {"event__exact": "points.earned"},
+                    {"endpoint__id__exact": endpoint.pk}, {"q": "purchase:1"}):
+        listed = root_client.get(admin_url(WebhookDelivery, "changelist"), filters)
+        assert list(listed.context["cl"].result_list) == [delivery]
+
+
+def test_an_endpoint_is_added_with_events_to_choose(root_client, store):
+    response = root_client.post(admin_url(WebhookEndpoint, "add"), {
+        "store": store.pk, "url": "https://shop.example.com/hooks", "description": "",
+        "events": ["points.earned", "voucher.issued"], "active": "on"})
+    assert response.status_code == 302
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.events == ["points.earned", "voucher.issued"]
+    assert len(endpoint.secret) >= 40
+
+
+def test_the_admin_refuses_a_url_that_is_not_http(root_client, store):
+    response = root_client.post(admin_url(WebhookEndpoint, "add"), {
+        "store": store.pk, "url": "file:///etc/passwd", "events": ["points.earned"]})
+    assert response.status_code == 200
+    assert "url" in response.context["adminform"].form.errors
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_rotate_action_gives_a_new_secret(root_client, store):
+    endpoint = endpoint_for(store)
+    old = endpoint.secret
+    root_client.post(admin_url(WebhookEndpoint, "changelist"), {
+        "action": "rotate_secret", "_selected_action": [endpoint.pk]})
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old
+
+
+def test_the_retry_action_requeues_failed_deliveries_through_the_service(
+        root_client, store, django_capture_on_commit_callbacks):
+    endpoint_for(store)
+    [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
+                               event_key="purchase:1")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=Status.FAILED)
+    with mock.patch.object(deliver_webhook, "delay") as delay, \
+            django_capture_on_commit_callbacks(execute=True):
+        response = root_client.post(admin_url(WebhookDelivery, "changelist"), {
+            "action": "retry_now", "_selected_action": [delivery.pk]}, follow=True)
+    assert response.status_code == 200
+    delay.assert_called_once_with(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == Status.PENDING
