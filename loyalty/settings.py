@@ -217,6 +217,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RewardKindEnum": "rewards.api.REWARD_KINDS",
+        "TransactionKindEnum": "loyalty.api.serializers.TRANSACTION_KINDS",
+    },
 }
 # How long an Idempotency-Key's first response is kept for replays.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
@@ -229,6 +233,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Webhook retries wait up to 6 hours: Redis must not hand a delayed task out again sooner.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 3600}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
@@ -244,14 +250,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.reevaluate_tiers",
         "schedule": crontab(hour=3, minute=20),
     },
+    "expire-vouchers": {
+        "task": "rewards.tasks.expire_vouchers",
+        "schedule": crontab(hour=2, minute=40),
+    },
     "notify-expiring-points": {
         "task": "loyalty.tasks.notify_expiring_points",
         "schedule": crontab(hour=9, minute=30),
     },
 }
 
-# The programme's currency and the bounds the purchase ingestion accepts.
-LOYALTY_CURRENCY = env("LOYALTY_CURRENCY", default="EUR")
+# The bounds the purchase ingestion accepts (the currency is in the programme settings).
 LOYALTY_MAX_PURCHASE_AMOUNT = env("LOYALTY_MAX_PURCHASE_AMOUNT", default="100000.00")
 # How far in the future a purchase's occurred_at may be (clock skew of tills).
 LOYALTY_CLOCK_SKEW = timedelta(minutes=env.int("LOYALTY_CLOCK_SKEW_MINUTES", default=10))

@@ -1,5 +1,7 @@
 """The admin: every page loads, the ledger is read-only, actions go through the services."""
 
+from datetime import timedelta
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -7,11 +9,13 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import StaffRole, User
 from loyalty.models import (
     Card,
     ExternalId,
+    IdempotencyRecord,
     Member,
     MemberMerge,
     PointsEntry,
@@ -19,10 +23,12 @@ from loyalty.models import (
     Programme,
     Purchase,
     TierChange,
+    WebhookEndpoint,
 )
 from loyalty.services import actions, ledger, purchases
 from loyalty.services import cards as card_services
 from loyalty.services import members as member_services
+from loyalty.services.apikeys import create_api_key
 from tests.factories import (
     ActionRuleFactory,
     EarningRuleFactory,
@@ -62,6 +68,12 @@ def programme_data(store, web_store, scale, member, superuser):
     gold = TierFactory(code="gold", name="Gold", rank=1, threshold=100)
     MultiplierFactory(name="Shoes ×2", category="shoes", tier=gold)
     ActionRuleFactory(event_type="review_posted", points=10)
+    WebhookEndpoint.objects.create(store=store, url="https://shop.example.com/hooks",
+                                   events=["points.earned"])
+    create_api_key(name="e-shop", store_code=web_store.code)
+    IdempotencyRecord.objects.create(owner="key:test", key="k-1", request_hash="0" * 64,
+                                     status_code=201, response_body={"id": 1},
+                                     expires_at=timezone.now() + timedelta(days=1))
     purchase = purchases.record_purchase(
         store=store, order_id="A-1", amount="120.00", member=member,
         items=[{"sku": "SHOE-1", "category": "shoes", "quantity": 1,
@@ -478,6 +490,7 @@ def test_the_member_list_makes_the_same_few_queries_for_many_members(
 
 def test_a_member_page_makes_the_same_few_queries_for_a_long_history(root_client, member):
     ledger.adjust_points(member_id=member.pk, points=1, reason="One")
+    root_client.get(url(Member, "change", member.pk))  # warm per-process caches first
     with CaptureQueriesContext(connection) as short:
         root_client.get(url(Member, "change", member.pk))
     for n in range(30):

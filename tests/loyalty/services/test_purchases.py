@@ -241,8 +241,9 @@ def test_ingesting_a_purchase_takes_a_bounded_number_of_queries_whatever_the_his
         return buy(store, member, "50.00", order_id=order_id, items=items)
 
     # Lock, replay check, scale (3), day cap, entry, lot, balance, purchase, items,
-    # tiers, qualifying points, and a promotion (2) on the first one.
-    with django_assert_max_num_queries(17) as first:
+    # webhook endpoints, tiers, qualifying points, and on the first one a promotion (2)
+    # with its webhook endpoints.
+    with django_assert_max_num_queries(19) as first:
         ingest("first")
     for i in range(40):
         ingest(f"history-{i}")
