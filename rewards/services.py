@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from loyalty.models import Member, PointsEntry, Store
-from loyalty.services import ledger
+from loyalty.services import ledger, webhooks
 from loyalty.services.actions import period_start
 from loyalty.services.errors import (
     InsufficientPoints,
@@ -125,7 +125,8 @@ def redeem_reward(*, member: Member, reward_id: int, redemption_id: str,
                 member=locked, reward=reward, store=store, redemption_id=redemption_id,
                 points_spent=reward.points_cost, balance_after=locked.balance, entry=entry,
                 fingerprint=fingerprint, created_at=now)
-            _issue_voucher(redemption, reward=reward, now=now)
+            voucher = _issue_voucher(redemption, reward=reward, now=now)
+            webhooks.emit_voucher_issued(voucher=voucher, redemption=redemption, member=locked)
             return Recorded(redemption, True)
     except IntegrityError:
         existing = Redemption.objects.filter(store=store, redemption_id=redemption_id).first()

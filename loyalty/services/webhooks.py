@@ -255,6 +255,18 @@ def emit_tier_changed(*, change: TierChange, member: Member) -> list[WebhookDeli
                     "reason": change.reason, "at": change.at})
 
 
+def emit_voucher_issued(*, voucher, redemption, member: Member) -> list[WebhookDelivery]:
+    """`voucher.issued` when points were spent on a reward."""
+    return emit(event=Event.VOUCHER_ISSUED, store=redemption.store,
+                event_key=f"voucher:{voucher.pk}", now=redemption.created_at, payload={
+                    **_member_fields(member), "redemption_id": redemption.redemption_id,
+                    "reward_id": redemption.reward_id, "reward_name": voucher.reward.name,
+                    "voucher": {"code": voucher.formatted_code, "kind": voucher.kind,
+                                "value": str(voucher.value), "expires_at": voucher.expires_at},
+                    "points_spent": redemption.points_spent, "balance": member.balance,
+                    "store": redemption.store.code if redemption.store else None})
+
+
 def notify_expiring_points(*, within_days: int = 30, now: datetime | None = None) -> int:
     """Emit `points.expiring` for each member and day on which spendable points expire soon.
 

@@ -260,3 +260,19 @@ def test_the_catalogue_says_what_a_member_can_have(member):
     assert listing[dear] == "insufficient_points"
     assert gone not in listing
     assert all(reason is None for _r, reason in catalogue_for(member=None))
+
+
+def test_redeeming_sends_voucher_issued_to_the_stores_endpoint(member):
+    from loyalty.models import WebhookDelivery, WebhookEndpoint
+
+    web = StoreFactory(code="web", kind="online")
+    endpoint = WebhookEndpoint.objects.create(store=web, url="https://shop.example.com/h",
+                                              events=["voucher.issued"])
+    give(member, 100)
+    item = reward()
+    redemption = redeem(member, item, store=web).obj
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert delivery.event == "voucher.issued"
+    assert delivery.event_key == f"voucher:{redemption.voucher.pk}"
+    redeem(member, item, store=web)  # a replay sends nothing more
+    assert WebhookDelivery.objects.count() == 1
