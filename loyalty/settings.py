@@ -254,6 +254,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rewards.tasks.expire_vouchers",
         "schedule": crontab(hour=2, minute=40),
     },
+    "requeue-stalled-webhooks": {
+        "task": "loyalty.tasks.requeue_stalled_webhooks",
+        "schedule": crontab(minute="*/10"),
+    },
+    "purge-idempotency-records": {
+        "task": "loyalty.tasks.purge_idempotency_records",
+        "schedule": crontab(hour=4, minute=0),
+    },
     "notify-expiring-points": {
         "task": "loyalty.tasks.notify_expiring_points",
         "schedule": crontab(hour=9, minute=30),

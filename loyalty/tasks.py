@@ -91,3 +91,19 @@ def notify_expiring_points() -> int:
     from loyalty.services import webhooks
 
     return webhooks.notify_expiring_points()
+
+
+@shared_task(acks_late=True)
+def requeue_stalled_webhooks() -> int:
+    """Every few minutes: queue again deliveries a broker outage left behind."""
+    from loyalty.services import webhooks
+
+    return webhooks.requeue_stalled()
+
+
+@shared_task(acks_late=True)
+def purge_idempotency_records() -> int:
+    """Daily: forget Idempotency-Key responses past their lifetime."""
+    from loyalty.api.idempotency import purge_expired
+
+    return purge_expired()

@@ -64,7 +64,7 @@ from urllib.parse import urlsplit
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import F, Min, Sum
+from django.db.models import F, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -449,3 +449,20 @@ def requeue(*, delivery_ids: Iterable[int]) -> int:
                                                           next_attempt_at=None)
         _queue_on_commit(ids)
     return len(ids)
+
+
+def requeue_stalled(*, older_than: timedelta = timedelta(minutes=15), now=None) -> int:
+    """Queue again deliveries that never reached a worker (the broker was down).
+
+    A delivery still `pending` long after it was created was never attempted;
+    one `retrying` well past its due time lost its retry. Sending them again
+    is safe: receivers de-duplicate on X-Loyalty-Delivery.
+    """
+    now = now or timezone.now()
+    stalled = list(WebhookDelivery.objects.filter(
+        Q(status=Status.PENDING, created_at__lte=now - older_than)
+        | Q(status=Status.RETRYING, next_attempt_at__lte=now - older_than))
+        .values_list("pk", flat=True)[:1000])
+    for delivery_id in stalled:
+        _enqueue(delivery_id)
+    return len(stalled)

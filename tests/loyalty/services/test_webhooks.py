@@ -600,3 +600,24 @@ def test_the_retry_action_requeues_failed_deliveries_through_the_service(
     delay.assert_called_once_with(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == Status.PENDING
+
+
+def test_stalled_deliveries_are_queued_again_and_fresh_ones_are_left_alone(
+        store, scale, member, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from loyalty.models import WebhookDelivery, WebhookEndpoint
+    from loyalty.services import purchases, webhooks
+
+    WebhookEndpoint.objects.create(store=store, url="http://127.0.0.1:9/none",
+                                   events=["points.earned"])
+    queued = []
+    monkeypatch.setattr(webhooks, "_enqueue", queued.append)
+    purchases.record_purchase(store=store, order_id="S1", amount="10.00", member=member)
+    delivery = WebhookDelivery.objects.get()
+    assert webhooks.requeue_stalled() == 0
+    later = timezone.now() + timedelta(minutes=20)
+    assert webhooks.requeue_stalled(now=later) == 1
+    assert delivery.pk in queued
