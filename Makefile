@@ -24,6 +24,7 @@ MANAGE := $(BIN)/python manage.py
 PYTEST_WORKERS ?= 0
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+BENCH_API_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -34,13 +35,17 @@ ifeq ($(strip $(REDIS_URL)),)
 unexport REDIS_URL
 endif
 
-.PHONY: help install run test worker beat lint bench messages compilemessages clean distclean
+.PHONY: help install run test worker beat lint bench bench-api schemathesis messages \
+	compilemessages clean distclean
 
 help:
 	@echo "make run      install, migrate, load the demo programme and serve on http://$(HOST):$(PORT)/"
 	@echo "make test     install and run the whole test suite"
 	@echo "make worker   a Celery worker          make beat   the Celery beat scheduler"
-	@echo "make lint     ruff                     make bench  the scale benchmark (bench/scale.py)"
+	@echo "make lint     ruff"
+	@echo "make bench    the scale benchmark (bench/scale.py), then the API benchmark (bench/api.py:"
+	@echo "              gunicorn on PostgreSQL, loaded with wrk; alone: make bench-api)"
+	@echo "make schemathesis  fuzz the served API against its OpenAPI schema (.ci/schemathesis.sh)"
 	@echo "make messages update the French translation catalogue (locale/fr)"
 	@echo "make clean    remove caches and build leftovers (make distclean: also .venv and db.sqlite3)"
 
@@ -113,8 +118,20 @@ beat: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The scale benchmark on a throwaway database (SQLite, or a new database on the PostgreSQL
+# server DATABASE_URL names), then the API benchmark: gunicorn on a throwaway PostgreSQL
+# database (on DATABASE_URL's server, else 127.0.0.1:5432), loaded by wrk (installed with
+# apt-get if missing). BENCH_ARGS go to the first, BENCH_API_ARGS to the second.
 bench: $(STAMP)
 	DJANGO_SETTINGS_MODULE=loyalty.settings $(BIN)/python bench/scale.py $(BENCH_ARGS)
+	$(BIN)/python bench/api.py $(BENCH_API_ARGS)
+
+bench-api: $(STAMP)
+	$(BIN)/python bench/api.py $(BENCH_API_ARGS)
+
+# What CI runs: the app served on a throwaway SQLite database, fuzzed by schemathesis.
+schemathesis: $(STAMP)
+	bash .ci/schemathesis.sh
 
 messages: $(STAMP)
 	@command -v xgettext >/dev/null 2>&1 || { \
