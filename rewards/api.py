@@ -8,6 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from loyalty.api.idempotency import idempotent
+from loyalty.api.serializers import page_of
 from loyalty.api.views import IDEMPOTENCY_HEADER, ApiView, errors
 from rewards import services
 from rewards.models import Reward
@@ -81,7 +82,8 @@ class RewardListView(ApiView):
 
     @extend_schema(operation_id="rewards_list",
                    parameters=[OpenApiParameter("member_id", int, required=False)],
-                   responses={200: RewardSerializer(many=True), **errors(400, 404)})
+                   responses={200: page_of(RewardSerializer, "RewardPageSerializer"),
+                              **errors(400, 404)})
     def get(self, request):
         member = None
         raw = request.query_params.get("member_id")

@@ -18,11 +18,12 @@ from accounts.roles import is_programme_admin, stores_for
 from loyalty.models import ApiKey, Store
 
 ALL_SCOPES = tuple(ApiKey.Scope.values)
-STAFF_SCOPES = {
-    StaffRole.Role.CASHIER: ("members:read", "members:write", "purchases:write",
-                             "events:write", "redeem"),
-    StaffRole.Role.MANAGER: ALL_SCOPES,
-}
+# Merging reshapes the programme's view of a person: programme admins only
+# (accounts.roles.may_merge_members), never a till.
+STORE_STAFF_SCOPES = ("members:read", "members:write", "purchases:write", "events:write",
+                      "redeem")
+STAFF_SCOPES = {StaffRole.Role.CASHIER: STORE_STAFF_SCOPES,
+                StaffRole.Role.MANAGER: STORE_STAFF_SCOPES}
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
@@ -104,8 +105,8 @@ class StaffSessionAuthentication(authentication.SessionAuthentication):
             role = (StaffRole.objects.filter(user=user, store=store)
                     .values_list("role", flat=True).first())
             scopes = STAFF_SCOPES.get(role, ())
-        return Caller(store=store, scopes=tuple(scopes), owner=f"user:{user.pk}",
-                      user=user), None
+        return Caller(store=store, scopes=tuple(scopes),
+                      owner=f"user:{user.pk}@{store.code}", user=user), None
 
 
 class HasScope(permissions.BasePermission):

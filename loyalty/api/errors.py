@@ -44,7 +44,10 @@ def _flatten(detail) -> dict:
     def walk(prefix, value):
         if isinstance(value, dict):
             for key, item in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), item)
+                if isinstance(key, int):  # DRF names list items by index
+                    walk(f"{prefix}[{key}]", item)
+                else:
+                    walk(f"{prefix}.{key}" if prefix else str(key), item)
         elif isinstance(value, list):
             if value and all(isinstance(item, str) for item in value):
                 fields[prefix or "non_field_errors"] = " ".join(str(item) for item in value)

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -27,6 +28,7 @@ HEADER = "Idempotency-Key"
 WAIT_SECONDS = 10
 POLL_SECONDS = 0.05
 NOT_STORED = {401, 403, 429}
+ABANDONED_AFTER = timedelta(minutes=2)
 
 
 class IdempotencyConflict(Conflict):
@@ -50,7 +52,12 @@ def request_hash(request) -> str:
 
 def _claim(*, owner: str, key: str, digest: str) -> tuple[IdempotencyRecord, bool]:
     now = timezone.now()
-    IdempotencyRecord.objects.filter(owner=owner, key=key, expires_at__lte=now).delete()
+    # An expired record is forgotten; so is a claim never completed long after the work
+    # could have taken (its request died with a killed worker), so that a retry can run.
+    IdempotencyRecord.objects.filter(
+        Q(expires_at__lte=now) | Q(status_code__isnull=True,
+                                   created_at__lte=now - ABANDONED_AFTER),
+        owner=owner, key=key).delete()
     try:
         with transaction.atomic():
             return IdempotencyRecord.objects.create(owner=owner, key=key, request_hash=digest,

@@ -18,6 +18,8 @@ class DecimalJSONParser(JSONParser):
             return json.load(decoded, parse_float=Decimal, parse_constant=self._refuse)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None
 
     @staticmethod
     def _refuse(value):

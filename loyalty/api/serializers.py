@@ -13,7 +13,8 @@ TRANSACTION_KINDS = PointsEntry.Kind.values
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="A stable machine code, e.g. insufficient_points.")
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.JSONField(), required=False)
+    fields = serializers.DictField(child=serializers.JSONField(),
+                                   help_text="Which fields are wrong, and details.")
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -195,3 +196,20 @@ class ProgrammeSerializer(serializers.Serializer):
     tier_window_days = serializers.IntegerField()
     return_window_days = serializers.IntegerField()
     points_validity_days = serializers.IntegerField()
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+def page_of(serializer_class, name: str):
+    """The paginated list the contract describes: {count, next, previous, results}."""
+    return type(name, (serializers.Serializer,), {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer_class(many=True),
+    })
+
+
+MemberPageSerializer = page_of(MemberSerializer, "MemberPageSerializer")
+TransactionPageSerializer = page_of(TransactionSerializer, "TransactionPageSerializer")

@@ -55,7 +55,7 @@ class MemberListView(ApiView):
     @extend_schema(
         operation_id="members_search",
         parameters=[OpenApiParameter(name, str, required=False) for name in filters],
-        responses={200: s.MemberSerializer(many=True), **errors(400)},
+        responses={200: s.MemberPageSerializer, **errors(400)},
         description="Find members by one identity. At least one filter is required: the "
                     "API does not list the whole programme.")
     def get(self, request):
@@ -64,17 +64,24 @@ class MemberListView(ApiView):
         if not query:
             raise ValidationError({"email": "filter by email, phone, card_number or "
                                             "external_id"})
-        found = Member.objects.select_related("tier").filter(status=Member.Status.ACTIVE)
+        for name, value in query.items():
+            if len(value) > 254 or not value.isprintable():
+                raise ValidationError({name: "at most 254 printable characters"})
+        # Identities of a merged duplicate still find the person: its survivor.
+        holders = Member.objects.exclude(status=Member.Status.DELETED)
         if "email" in query:
-            found = found.filter(email=members.normalise_email(query["email"]))
+            holders = holders.filter(email=members.normalise_email(query["email"]))
         if "phone" in query:
-            found = found.filter(phone=members.normalise_phone(query["phone"]))
+            holders = holders.filter(phone=members.normalise_phone(query["phone"]))
         if "card_number" in query:
             number = cards.normalise_card_number(query["card_number"])
-            found = found.filter(cards__number=number)
+            holders = holders.filter(cards__number=number)
         if "external_id" in query:
-            found = found.filter(pk__in=ExternalId.objects.filter(
+            holders = holders.filter(pk__in=ExternalId.objects.filter(
                 store=self.caller.store, value=query["external_id"]).values("member_id"))
+        ids = {members.follow_merges(holder).pk for holder in holders.distinct()[:50]}
+        found = Member.objects.select_related("tier").filter(pk__in=ids,
+                                                             status=Member.Status.ACTIVE)
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(found.order_by("pk").distinct(), request, view=self)
         return paginator.get_paginated_response(
@@ -110,7 +117,7 @@ class MemberTransactionsView(generics.GenericAPIView, ApiView):
     serializer_class = s.TransactionSerializer
 
     @extend_schema(operation_id="members_transactions",
-                   responses={200: s.TransactionSerializer(many=True), **errors(404)})
+                   responses={200: s.TransactionPageSerializer, **errors(404)})
     def get(self, request, member_id: int):
         member = self.member_or_404(member_id)
         page = self.paginate_queryset(selectors.transactions(member=member))
@@ -122,7 +129,7 @@ class MemberTransactionsView(generics.GenericAPIView, ApiView):
 
 
 class MemberMergeView(ApiView):
-    required_scopes = {"POST": ("members:write",)}
+    required_scopes = {"POST": ("members:merge",)}
 
     @extend_schema(operation_id="members_merge", request=s.MergeSerializer,
                    parameters=[IDEMPOTENCY_HEADER],

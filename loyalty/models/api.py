@@ -8,7 +8,8 @@ class ApiKey(AbstractAPIKey):
 
     class Scope(models.TextChoices):
         MEMBERS_READ = "members:read", _("Read members")
-        MEMBERS_WRITE = "members:write", _("Enrol and merge members")
+        MEMBERS_WRITE = "members:write", _("Enrol members")
+        MEMBERS_MERGE = "members:merge", _("Merge duplicate members")
         PURCHASES_WRITE = "purchases:write", _("Record purchases and refunds")
         EVENTS_WRITE = "events:write", _("Report actions that earn points")
         REDEEM = "redeem", _("Redeem rewards and vouchers")

@@ -120,6 +120,9 @@ def apply_credit(member: Member, *, kind: str, points: int, reason: str, referen
         lot.spent += paid
     lot.save()
     _save_points(member)
+    if released and expires_at <= now:
+        # Historical points already past their validity: earned, and expired at once.
+        apply_due_changes(member, now=now)
     return entry
 
 

@@ -1,7 +1,6 @@
 """Who may do what: keys belong to one store and carry scopes; staff sessions act for
 their stores with CSRF enforced; customers' sessions are refused."""
 
-import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
@@ -110,10 +109,6 @@ def test_a_programme_admin_acts_for_the_store_it_names(member, web, paris):
     assert_error(purchase(client, member, "P-2"), 403, "permission_denied")  # which store?
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (policy): a cashier's session holds members:write "
-                                       "so it can merge members through the API, although "
-                                       "accounts.roles.may_merge_members reserves merges to "
-                                       "programme admins")
 def test_a_cashier_session_cannot_merge_members(cashier, member):
     from tests.factories import make_member
 

@@ -114,18 +114,12 @@ def scan(client, endpoint, value):
                                               field: value}, format="json")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a token with a non-ASCII signature makes "
-                                       "hmac.compare_digest raise TypeError in "
-                                       "cards.verify_token: 500")
 @pytest.mark.parametrize("endpoint", ["resolve", "purchase"])
 def test_a_token_with_non_ascii_characters_is_400_not_500(api_client, card, endpoint):
     client = api_client(raise_request_exception=False)
     assert_error(scan(client, endpoint, "LC1.1.1.é"), 400, "token_invalid")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a 'card number' of Unicode digits such as "
-                                       "superscripts passes str.isdigit() but int() fails in "
-                                       "cards.luhn_digit: 500")
 @pytest.mark.parametrize("endpoint", ["resolve", "purchase"])
 def test_a_card_number_of_unicode_digits_is_400_not_500(api_client, card, endpoint):
     client = api_client(raise_request_exception=False)

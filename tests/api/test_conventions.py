@@ -159,8 +159,6 @@ def test_json_that_is_not_an_object_is_400_invalid(client_web, member, body):
     assert_error(response, 400, "invalid")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: deeply nested JSON raises RecursionError in "
-                                       "DecimalJSONParser (only ValueError is caught): 500")
 def test_deeply_nested_json_is_400_not_500(api_client, member):
     client = api_client(raise_request_exception=False)
     body = "[" * 100_000 + "]" * 100_000
@@ -184,10 +182,6 @@ def test_an_item_error_from_the_service_is_named_items_index_field(client_web, m
     assert set(error["fields"]) == {"items[1].sku"}, error
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: serializer errors on list items are named "
-                                       "'items.1.quantity' (DRF gives a dict keyed by index), "
-                                       "the service's and errors._flatten's docstring "
-                                       "'items[1].quantity'")
 def test_nested_validation_errors_are_flattened_with_their_path(client_web, member):
     response = client_web.post("/api/v1/purchases/", {
         "order_id": "A1", "amount": "10.00", "member_id": member.pk,

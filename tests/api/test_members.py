@@ -145,10 +145,6 @@ def test_a_merged_duplicate_card_number_finds_the_survivor(client_web, member, s
     assert [row["id"] for row in results] == [member.pk]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: GET /members/?email= of a merged duplicate "
-                                       "finds nobody, while POST /members/ with that email "
-                                       "says member_exists (the survivor) and merge_members "
-                                       "promises the old email still finds the right person")
 def test_a_merged_duplicate_email_finds_the_survivor(client_web, member, scale):
     duplicate = make_member(email="dup@example.com")
     client_web.post(f"{MEMBERS}{member.pk}/merge/", {"duplicate_id": duplicate.pk},

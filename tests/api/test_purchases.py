@@ -320,11 +320,6 @@ def test_an_invalid_refund_is_400(client_web, purchase, payload, field):
     assert field in error["fields"], error
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a purchase whose occurred_at is older than "
-                                       "points_validity_days credits points that are already "
-                                       "past their expiry to the spendable balance (and lists "
-                                       "them under `expiring` with a past date) until the next "
-                                       "expiry run; record_purchase/apply_credit do not check")
 def test_points_already_past_their_validity_are_not_spendable(client_web, member):
     programme(points_validity_days=365)
     long_ago = (timezone.now() - timedelta(days=400)).isoformat()

@@ -89,9 +89,6 @@ def test_the_error_schema_has_the_contract_shape(schema):
     assert {"code", "message"} <= set(detail["required"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the schema's ErrorDetail leaves `fields` "
-                                       "optional (required=False in ErrorDetailSerializer) "
-                                       "while every error body carries it")
 def test_the_error_schema_requires_fields(schema):
     assert set(schema["components"]["schemas"]["ErrorDetail"]["required"]) == {
         "code", "message", "fields"}
@@ -165,10 +162,6 @@ def test_every_response_matches_its_schema(schema, calls):
         assert_matches_schema(schema, path, method, response)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the schema says GET /api/v1/members/ returns an "
-                                       "array of Member; it returns a paginated object "
-                                       "{count, next, previous, results} (the view is an "
-                                       "APIView, so drf-spectacular does not know it pages)")
 def test_the_member_search_matches_its_schema(schema, client_web, member):
     response = client_web.get("/api/v1/members/", {"email": member.email})
     assert response.status_code == 200
