@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from loyalty.portal import card as portal_card
 from loyalty.portal import views as portal
 
 urlpatterns = [
@@ -9,6 +10,9 @@ urlpatterns = [
     path("api/", include("loyalty.api.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("staff/", include("loyalty.staff.urls")),
+    path("card/", portal_card.card, name="card"),
+    path("card/token.json", portal_card.card_token, name="card-token"),
     path("", portal.home, name="home"),
 ]
 

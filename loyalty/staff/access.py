@@ -1,0 +1,54 @@
+"""Which store a member of staff acts for, asked again on every request.
+
+A cashier of one store acts for it; someone with several stores picks one (kept
+in the session); a form carries the store it was shown for, so that a page left
+open in another tab never credits the wrong store. Whatever the page shows, the
+server checks the store against the person's roles each time.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.roles import stores_for
+from loyalty.models import Store
+
+SESSION_KEY = "staff_store"
+
+
+class StoreForbidden(Exception):
+    """This person does not act for the store named (or for any store)."""
+
+
+def staff_stores(user) -> QuerySet:
+    """Open stores this user may act for as a cashier or manager (admins: all)."""
+    return stores_for(user).filter(active=True).order_by("name")
+
+
+def acting_store(request, code: str | None = None) -> Store | None:
+    """The store of this request: the one named (a form field, a query parameter), else the
+    one chosen in the session, else the only one. None when a choice is needed.
+
+    Raises StoreForbidden when the store named is not one of this person's.
+    """
+    stores = staff_stores(request.user)
+    code = (code or "").strip()
+    if code:
+        store = stores.filter(code=code).first()
+        if store is None:
+            raise StoreForbidden(code)
+        return store
+    chosen = request.session.get(SESSION_KEY)
+    if chosen:
+        store = stores.filter(code=chosen).first()
+        if store is not None:
+            return store
+        request.session.pop(SESSION_KEY, None)  # a role taken away since
+    candidates = list(stores[:2])
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def choose_store(request, code: str) -> Store:
+    store = acting_store(request, code)
+    request.session[SESSION_KEY] = store.code
+    return store

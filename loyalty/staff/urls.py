@@ -1,0 +1,20 @@
+"""Mounted at /staff/."""
+
+from django.urls import path
+
+from loyalty.staff import views
+
+app_name = "staff"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("store/", views.store, name="store"),
+    path("scan/", views.scan, name="scan"),
+    path("scan/lookup/", views.lookup, name="lookup"),
+    path("scan/purchase/", views.purchase, name="purchase"),
+    path("scan/reward/", views.redeem_reward, name="redeem-reward"),
+    path("scan/voucher/", views.redeem_voucher, name="redeem-voucher"),
+    path("scan/cards/block/", views.block_card, name="block-card"),
+    path("scan/cards/link/", views.link_card, name="link-card"),
+    path("cards/new/", views.issue_card, name="issue-card"),
+]
