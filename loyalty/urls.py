@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/", include("loyalty.api.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("rewards.urls")),
     path("staff/", include("loyalty.staff.urls")),
     path("card/", portal_card.card, name="card"),
     path("card/token.json", portal_card.card_token, name="card-token"),

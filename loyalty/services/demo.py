@@ -9,6 +9,10 @@ each month boundary due points expire and tiers are re-evaluated, so the
 ledger and the tier history look like those of a programme that has run for
 two years. Nothing writes points or ledger rows except the services.
 
+The reward catalogue is spent from the same way: members redeem rewards on the
+portal when they can afford them, use most vouchers on a later order, let a few
+expire, and Marie cancels one (and has one ready to use today).
+
 Deterministic for a given seed (only card numbers, which the card service
 draws itself, differ). Idempotent: the history is written in one transaction,
 and a database that already holds the demo's orders gets nothing more than
@@ -49,6 +53,8 @@ from loyalty.models import (
 from loyalty.services import actions, ledger, members, purchases, tiers
 from loyalty.services.audit import audit_ledger
 from loyalty.services.errors import Invalid
+from rewards import services as rewards
+from rewards.models import Redemption, Reward, Voucher
 
 DEFAULT_MEMBERS = 150
 DEFAULT_SEED = 2024
@@ -117,6 +123,51 @@ SEASON = {1: 1.2, 2: 0.8, 3: 0.9, 4: 1.0, 5: 1.0, 6: 1.1, 7: 1.1, 8: 0.7, 9: 1.0
 PROMOTION_BOOST = 2.5
 PEAK = max(SEASON.values()) * PROMOTION_BOOST
 
+# The reward catalogue. Stock: None is unlimited; stores: codes, empty is everywhere.
+REWARDS = [
+    {"key": "shipping", "name": "Free delivery", "name_fr": "Livraison offerte",
+     "description": "Free delivery on your next e-shop order, whatever its amount.",
+     "description_fr": "La livraison offerte sur votre prochaine commande en ligne, quel "
+                       "qu'en soit le montant.",
+     "kind": Reward.Kind.FREE_SHIPPING, "value": "0", "points_cost": 150, "stores": ["web"],
+     "voucher_validity_days": 30, "limit_count": 1, "limit_period": Reward.Period.MONTH},
+    {"key": "voucher5", "name": "€5 voucher", "name_fr": "Bon d'achat de 5 €",
+     "description": "€5 off a purchase, in store or online.",
+     "description_fr": "5 € de réduction sur un achat, en boutique ou en ligne.",
+     "kind": Reward.Kind.AMOUNT, "value": "5", "points_cost": 250},
+    {"key": "percent10", "name": "10% off your next purchase",
+     "name_fr": "-10 % sur votre prochain achat",
+     "description": "10% off a whole basket, once a month.",
+     "description_fr": "10 % de réduction sur tout le panier, une fois par mois.",
+     "kind": Reward.Kind.PERCENT, "value": "10", "points_cost": 400, "limit_count": 1,
+     "limit_period": Reward.Period.MONTH},
+    {"key": "tote", "name": "Organic cotton tote bag", "name_fr": "Tote bag en coton bio",
+     "description": "Our tote bag, to collect in store. While stocks last.",
+     "description_fr": "Notre tote bag, à retirer en boutique. Dans la limite des stocks.",
+     "kind": Reward.Kind.GIFT, "value": "0", "points_cost": 600, "stock": 25,
+     "stores": ["paris", "lyon"], "limit_count": 1, "limit_period": Reward.Period.EVER},
+    {"key": "perfume", "name": "Perfume discovery set", "name_fr": "Coffret découverte parfums",
+     "description": "Five 2 ml samples of our perfumes, to collect in store.",
+     "description_fr": "Cinq échantillons de 2 ml de nos parfums, à retirer en boutique.",
+     "kind": Reward.Kind.GIFT, "value": "0", "points_cost": 750, "stock": 20,
+     "stores": ["paris", "lyon"]},
+    {"key": "voucher20", "name": "€20 voucher", "name_fr": "Bon d'achat de 20 €",
+     "description": "€20 off a purchase, in store or online.",
+     "description_fr": "20 € de réduction sur un achat, en boutique ou en ligne.",
+     "kind": Reward.Kind.AMOUNT, "value": "20", "points_cost": 900},
+    {"key": "evening", "name": "Private shopping evening for two",
+     "name_fr": "Soirée shopping privée pour deux",
+     "description": "An evening in our Paris shop after closing, with a stylist and a glass "
+                    "of champagne.",
+     "description_fr": "Une soirée dans notre boutique de Paris après la fermeture, avec une "
+                       "styliste et une coupe de champagne.",
+     "kind": Reward.Kind.EXPERIENCE, "value": "0", "points_cost": 1200, "tier": "gold",
+     "stock": 12, "stores": ["paris"], "voucher_validity_days": 90},
+]
+# Redemption attempts per year while a member is active, by profile.
+REDEMPTIONS_PER_YEAR = {"loyal": 2.5, "regular": 1.0, "occasional": 0.4, "lapsed": 0.5,
+                        "new": 0.5}
+
 
 @dataclass
 class Person:
@@ -163,6 +214,7 @@ def seed_demo(*, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED,
         _ensure_programme()
         promotion = _ensure_scale(now=now, stores=stores)
         _ensure_tiers()
+        _ensure_rewards(stores)
         users = _ensure_logins(stores)
         created = not Purchase.objects.filter(order_id__startswith=ORDER_PREFIX).exists()
         if created:
@@ -240,6 +292,21 @@ def _ensure_tiers() -> None:
             "earn_multiplier": Decimal(factor), "benefits": benefits})
 
 
+def _ensure_rewards(stores: dict[str, Store]) -> dict[str, Reward]:
+    """The catalogue, once: an existing reward (found by name) keeps its edits and stock."""
+    found = {}
+    for position, spec in enumerate(REWARDS):
+        fields = {key: value for key, value in spec.items()
+                  if key not in {"key", "name", "stores", "tier"}}
+        reward, created = Reward.objects.get_or_create(name=spec["name"], defaults={
+            **fields, "value": Decimal(spec["value"]), "position": position * 10,
+            "tier_required": Tier.objects.get(code=spec["tier"]) if "tier" in spec else None})
+        if created and spec.get("stores"):
+            reward.stores.set([stores[code] for code in spec["stores"]])
+        found[spec["key"]] = reward
+    return found
+
+
 def _ensure_logins(stores: dict[str, Store]) -> dict:
     from allauth.account.models import EmailAddress
     from django.contrib.auth import get_user_model
@@ -301,6 +368,7 @@ class _Plan:
         for person in self.people:
             self._life(person)
         self._adjustments()
+        self._redemptions()
         self._ticks()
         self.events.sort(key=lambda event: (event[0], event[1]))
         self._number()
@@ -515,6 +583,59 @@ class _Plan:
         self.add(self._office_hours(20), "adjust", key=None, points=-40,
                  store=None, reason="Correction: points credited twice")
 
+    def _redemptions(self) -> None:
+        """Members spend points now and then on what they can afford (decided when it
+        happens, from their wishes in order), then mostly use the voucher on a later order.
+        Drawn after everything else, so the rest of the history does not depend on it."""
+        rng = self.rng
+        keys = [spec["key"] for spec in REWARDS]
+        for person in self.people:
+            if person.key in {"duplicate", "marie"}:
+                continue  # the duplicate's vouchers would stay behind at the merge
+            start = person.joined_at + timedelta(days=45)
+            end = min(person.until or self.now, self.now - timedelta(days=1))
+            if start >= end:
+                continue
+            years = (end - start).days / 365
+            for _attempt in range(self._poisson(REDEMPTIONS_PER_YEAR[person.profile] * years)):
+                at = start + (end - start) * rng.random()
+                at = self._local(timezone.localtime(at, self.tz).date(), rng.randint(8, 22),
+                                 rng.randint(0, 59))
+                wishes = rng.sample(keys, k=rng.randint(1, 3))
+                redeem = self.add(at, "redeem", key=person.key, wishes=wishes)
+                if rng.random() < 0.8:
+                    self._use(person, redeem, at + timedelta(days=rng.randint(1, 45),
+                                                             hours=rng.randint(1, 5)))
+        # Marie's story: a voucher used last spring, one cancelled, one ready today.
+        marie = self.people[0]
+        today = timezone.localtime(self.now, self.tz).date()
+        earlier = self.add(self._local(today - timedelta(days=150), 19, 5), "redeem",
+                           key="marie", wishes=["percent10", "voucher5"])
+        self._use(marie, earlier, self._local(today - timedelta(days=141), 16, 40),
+                  store="paris")
+        changed_mind = self.add(self._local(today - timedelta(days=60), 21, 30), "redeem",
+                                key="marie", wishes=["shipping", "voucher5"])
+        self.add(self._local(today - timedelta(days=58), 9, 10), "cancel_voucher",
+                 redemption=changed_mind)
+        self.add(self._local(today - timedelta(days=4), 20, 15), "redeem", key="marie",
+                 wishes=["voucher5", "percent10", "shipping"])
+
+    def _poisson(self, mean: float) -> int:
+        count, total = 0, self.rng.expovariate(1)
+        while total < mean:
+            count += 1
+            total += self.rng.expovariate(1)
+        return count
+
+    def _use(self, person: Person, redeem: dict, at: datetime, store: str | None = None) -> None:
+        if at >= self.now:
+            return
+        amount = max(Decimal(30), _money(self.rng.lognormvariate(4.0, 0.5)))
+        online = person.channel == "web" or (person.channel == "both"
+                                             and self.rng.random() < 0.45)
+        self.add(at, "use_voucher", key=person.key, redemption=redeem, amount=amount,
+                 store=store or ("web" if online else person.home_store))
+
     def _office_hours(self, days_ago: int) -> datetime:
         day = timezone.localtime(self.now, self.tz).date() - timedelta(days=days_ago)
         return self._local(day, 10, 15)
@@ -532,7 +653,7 @@ class _Plan:
 
     def _number(self) -> None:
         """Order, refund and review numbers follow time, like a real till's."""
-        counters = {"purchase": 0, "refund": 0, "review": 0}
+        counters = {"purchase": 0, "refund": 0, "review": 0, "redeem": 0}
         for _at, _seq, kind, data in self.events:
             if kind in counters:
                 counters[kind] += 1
@@ -548,6 +669,12 @@ class _History:
         self.stdout = stdout
         self.members: dict[str, Member] = {}
         self.merged: set[str] = set()
+        catalogue = {reward.name: reward for reward in Reward.objects.filter(
+            name__in=[spec["name"] for spec in REWARDS]).select_related("tier_required")
+            .prefetch_related("stores")}
+        self.rewards = {spec["key"]: catalogue[spec["name"]] for spec in REWARDS}
+        self.reward_stores = {reward.pk: {store.code for store in reward.stores.all()}
+                              for reward in catalogue.values()}
 
     def say(self, message: str) -> None:
         if self.stdout is not None:
@@ -636,11 +763,57 @@ class _History:
                               now=at)
         self.merged.add(duplicate)
 
+    @staticmethod
+    def redemption_id(number: int) -> str:
+        return f"{ORDER_PREFIX}RD-{number:05d}"
+
+    def do_redeem(self, at, *, key, wishes, number) -> None:
+        """The first wish the member can have now, through the portal (no store)."""
+        member = Member.objects.select_related("tier").get(pk=self.members[key].pk)
+        for wish in wishes:
+            reward = self.rewards[wish]
+            reward.refresh_from_db(fields=["stock"])
+            if rewards.eligibility(member=member, reward=reward, now=at) is not None:
+                continue
+            try:
+                rewards.redeem_reward(member=member, reward_id=reward.pk,
+                                      redemption_id=self.redemption_id(number), now=at)
+            except tuple(rewards.ERRORS.values()):
+                continue  # points that expired since the last tick: the next wish, then
+            return
+
+    def _voucher(self, redemption: dict) -> Voucher | None:
+        return (Voucher.objects.select_related("reward")
+                .filter(redemption__redemption_id=self.redemption_id(redemption["number"]),
+                        status=Voucher.Status.ISSUED).first())
+
+    def do_use_voucher(self, at, *, key, redemption, amount, store) -> None:
+        """An order paid partly with the voucher: the purchase earns on what was paid."""
+        voucher = self._voucher(redemption)
+        if voucher is None or voucher.expires_at <= at:
+            return
+        allowed = self.reward_stores[voucher.reward_id]
+        if allowed and store not in allowed:
+            store = "paris" if "paris" in allowed else sorted(allowed)[0]
+        order_id = f"{ORDER_PREFIX}V{redemption['number']:05d}"
+        paid = amount - rewards.discount_for(voucher, amount)
+        purchases.record_purchase(store=self.stores[store], order_id=order_id, amount=paid,
+                                  member=self.members[key], occurred_at=at, now=at)
+        rewards.redeem_voucher(code=voucher.code, order_id=order_id, store=self.stores[store],
+                               now=at)
+
+    def do_cancel_voucher(self, at, *, redemption) -> None:
+        voucher = self._voucher(redemption)
+        if voucher is not None and at < voucher.expires_at:
+            rewards.cancel_voucher(voucher_id=voucher.pk, member_id=voucher.member_id,
+                                   by=self.customer, now=at)
+
     def do_tick(self, at) -> None:
         """What the nightly tasks would have done: expire due points, re-evaluate tiers."""
         ids = sorted({m.pk for key, m in self.members.items() if key not in self.merged})
         for member_id in sorted(set(ledger.members_with_due_points(now=at)) & set(ids)):
             ledger.bring_member_up_to_date(member_id=member_id, now=at)
+        rewards.expire_vouchers(now=at)
         # Promotions happen on the spot; only a member above the entry tier can move here.
         for member_id in Member.objects.filter(pk__in=ids, tier__threshold__gt=0).values_list(
                 "pk", flat=True).order_by("pk"):
@@ -665,6 +838,10 @@ def _counts() -> dict:
         "entries_by_kind": entries,
         "tier_changes": TierChange.objects.count(),
         "merges": MemberMerge.objects.count(),
+        "rewards": Reward.objects.count(),
+        "redemptions": Redemption.objects.count(),
+        "vouchers_by_status": dict(Voucher.objects.values_list("status").annotate(n=Count("id"))
+                                   .order_by("status")),
         "members_per_tier": {tier.name: tier.n for tier in Tier.objects.annotate(
             n=Count("members", filter=Q(members__status=Member.Status.ACTIVE)))
             .order_by("rank")},

@@ -33,6 +33,7 @@ from loyalty.services.demo import (
     black_friday,
     seed_demo,
 )
+from rewards.models import Redemption, Reward, Voucher
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +43,8 @@ SMALL = 12
 def counts() -> dict:
     return {model.__name__: model.objects.count() for model in (
         Store, Tier, EarningRule, Multiplier, ActionRule, Member, Purchase, Refund,
-        ActionEvent, PointsEntry, TierChange, MemberMerge, User, StaffRole, EmailAddress)}
+        ActionEvent, PointsEntry, TierChange, MemberMerge, User, StaffRole, EmailAddress,
+        Reward, Redemption, Voucher)}
 
 
 @pytest.fixture
@@ -117,6 +119,54 @@ def test_the_history_is_realistic_and_the_ledger_is_sound(seeded):
     assert Member.objects.filter(email_marketing=True).exists()
     phones = Member.objects.exclude(phone="").values_list("phone", flat=True)
     assert phones and all(phone.startswith(("+336", "+447")) for phone in phones)
+
+
+def test_the_catalogue_is_realistic(seeded):
+    rewards = list(Reward.objects.prefetch_related("stores").select_related("tier_required"))
+    assert len(rewards) >= 5 and all(reward.active for reward in rewards)
+    assert all(reward.name_fr and reward.description and reward.description_fr
+               for reward in rewards)
+    stocked = [reward for reward in rewards if reward.stock is not None]
+    assert len(stocked) >= 2
+    assert all(reward.stock <= 25 for reward in stocked)
+    assert [reward.tier_required.code for reward in rewards if reward.tier_required] == ["gold"]
+    (shipping,) = [reward for reward in rewards if reward.kind == Reward.Kind.FREE_SHIPPING]
+    assert [store.code for store in shipping.stores.all()] == ["web"]
+    assert {Reward.Kind.AMOUNT, Reward.Kind.PERCENT, Reward.Kind.GIFT} <= {
+        reward.kind for reward in rewards}
+    for reward in rewards:
+        reward.full_clean()
+
+
+def test_members_spent_points_on_rewards_through_the_services(seeded):
+    assert Redemption.objects.exists()
+    redeemed = PointsEntry.objects.filter(kind=PointsEntry.Kind.REDEEM)
+    assert redeemed.count() == Redemption.objects.count() == Voucher.objects.count()
+    assert set(Redemption.objects.values_list("entry_id", flat=True)) == set(
+        redeemed.values_list("pk", flat=True))
+    # Dated like real life: spent during the two years, not all today.
+    assert Redemption.objects.filter(
+        created_at__lt=timezone.now() - timezone.timedelta(days=90)).exists()
+    used = Voucher.objects.filter(status=Voucher.Status.USED)
+    assert used.exists()
+    assert all(Purchase.objects.filter(order_id=voucher.used_order_id,
+                                       store=voucher.used_store).exists() for voucher in used)
+    assert Voucher.objects.filter(status=Voucher.Status.CANCELLED).count() == 1
+    assert PointsEntry.objects.filter(kind=PointsEntry.Kind.CANCEL).count() == 1
+    assert not Voucher.objects.filter(status=Voucher.Status.ISSUED,
+                                      expires_at__lte=timezone.now()).exists()
+    for reward in Reward.objects.exclude(stock=None):
+        assert reward.stock >= 0
+    assert audit_ledger().violations == []
+
+
+def test_marie_has_a_voucher_ready_and_some_history_of_them(seeded):
+    member = Member.objects.get(user__email="marie@example.com")
+    statuses = set(member.vouchers.values_list("status", flat=True))
+    assert {"issued", "used", "cancelled"} <= statuses
+    ready = member.vouchers.get(status="issued")
+    assert ready.expires_at > timezone.now() + timezone.timedelta(days=7)
+    assert member.balance > 0
 
 
 def test_the_history_depends_on_the_seed_alone():
