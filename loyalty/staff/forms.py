@@ -35,6 +35,11 @@ class PurchaseForm(MemberForm):
         widget=forms.TextInput(attrs={"autocomplete": "off"}))
     order_id = forms.CharField(max_length=100, widget=forms.HiddenInput)
 
+    def __init__(self, *args, currency: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        if currency:
+            self.fields["amount"].label = _("Amount (%(currency)s)") % {"currency": currency}
+
     def order_reference(self) -> str:
         """The receipt number when typed (a retry with it credits once), else the drawn id."""
         return self.cleaned_data["receipt"].strip() or self.cleaned_data["order_id"]

@@ -10,11 +10,13 @@ line alone; without JavaScript, with the whole page.
 from __future__ import annotations
 
 import functools
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -76,9 +78,16 @@ def forbidden(request, message: str) -> HttpResponse:
 def staff_page(view):
     """Logged-in staff of at least one open store; a store named that is not theirs: 403."""
 
-    @login_required
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            if is_htmx(request):
+                # Logged out mid-shift: the whole page goes to the login, not the panel.
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = (f"{resolve_url(settings.LOGIN_URL)}?"
+                                           f"{urlencode({'next': reverse('staff:scan')})}")
+                return response
+            return redirect_to_login(request.get_full_path())
         if not staff_stores(request.user).exists():
             return forbidden(request, _("This page is for the staff of a store."))
         try:
@@ -114,7 +123,8 @@ def store(request):
 # --- the scan page -----------------------------------------------------------------------
 
 
-def panel_context(*, member: Member, store: Store, highlight: Voucher | None = None,
+def panel_context(*, member: Member, store: Store, currency: str,
+                  highlight: Voucher | None = None,
                   purchase_form: forms.PurchaseForm | None = None) -> dict:
     """Everything the member panel shows, read fresh: balances move with every action."""
     now = timezone.now()
@@ -135,7 +145,7 @@ def panel_context(*, member: Member, store: Store, highlight: Voucher | None = N
               for reward, reason in rewards.catalogue_for(member=member, store=store, now=now)]
     return {
         "member": member,
-        "purchase_form": purchase_form or forms.PurchaseForm(initial={
+        "purchase_form": purchase_form or forms.PurchaseForm(currency=currency, initial={
             "member": member.pk, "order_id": forms.new_reference("till")}),
         "vouchers": ready,
         "offers": [offer for offer in offers if offer["reason"] is None],
@@ -164,10 +174,12 @@ def scan_texts() -> dict:
 def respond(request, store: Store, *, member: Member | None = None, message: str = "",
             kind: str = "ok", status: int = 200, result: dict | None = None,
             lookup_form: forms.LookupForm | None = None, **panel) -> HttpResponse:
+    currency = Programme.load().currency
     context = {
-        "store": store, "currency": Programme.load().currency, "result": result,
+        "store": store, "currency": currency, "result": result,
         "status": {"kind": kind, "message": message} if message else None,
-        "panel": panel_context(member=member, store=store, **panel) if member else None,
+        "panel": (panel_context(member=member, store=store, currency=currency, **panel)
+                  if member else None),
     }
     if is_htmx(request):
         return render(request, "staff/includes/panel_response.html", context, status=status)
@@ -255,7 +267,7 @@ def purchase(request):
     store = _posted_store(request)
     if store is None:
         return _needs_store(request)
-    form = forms.PurchaseForm(request.POST)
+    form = forms.PurchaseForm(request.POST, currency=Programme.load().currency)
     if not form.is_valid():
         return _invalid_form(request, store, form, _posted_member_id(request),
                              purchase_form=form)

@@ -105,3 +105,17 @@ def test_the_staff_pages_hold_no_inline_script_style_or_handler(cashier_client, 
             assert "src=" in tag or 'type="application/json"' in tag, (url, tag)
         assert "style=" not in content and "<style" not in content, url
         assert not re.search(r"\son[a-z]+=", content), url
+
+
+def test_the_navigation_links_the_card_and_for_staff_the_staff_pages(client, cashier, marie):
+    client.force_login(marie.user)
+    text = client.get(reverse("home")).content.decode()
+    assert 'href="/card/"' in text and 'href="/staff/"' not in text
+    client.force_login(cashier)
+    assert 'href="/staff/"' in client.get(reverse("home")).content.decode()
+
+
+def test_a_logged_out_htmx_request_sends_the_whole_page_to_the_login(client):
+    response = client.post(reverse("staff:purchase"), {"store": "paris"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    assert response["HX-Redirect"].startswith(reverse("account_login") + "?next=")

@@ -292,3 +292,23 @@ def test_the_member_panel_opens_from_a_link(cashier_client, marie):
     response = cashier_client.get(reverse("staff:scan"), {"member": marie.pk})
     assert "Marie Curie" in page_text(response)
     assert "Record the purchase" in page_text(response)
+
+
+def test_the_panel_takes_the_same_queries_however_many_vouchers_and_rewards(cashier_client,
+                                                                           marie):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    give(marie, 5000)
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert lookup(cashier_client, marie.card_number, **HX).status_code == 200
+        return len(captured)
+
+    redeem_reward(member=marie, reward_id=reward().pk, redemption_id="q-0")
+    few = queries()
+    for index in range(1, 6):
+        redeem_reward(member=marie, reward_id=reward(name=f"R{index}").pk,
+                      redemption_id=f"q-{index}")
+    assert queries() == few <= 20
