@@ -14,6 +14,11 @@ urlpatterns = [
     path("staff/", include("loyalty.staff.urls")),
     path("card/", portal_card.card, name="card"),
     path("card/token.json", portal_card.card_token, name="card-token"),
+    path("history/", portal.history, name="history"),
+    path("profile/", portal.profile, name="profile"),
+    path("profile/export/", portal.export, name="profile-export"),
+    path("profile/delete/", portal.delete_account, name="profile-delete"),
+    path("join/<str:code>/", portal.join, name="join"),
     path("", portal.home, name="home"),
 ]
 

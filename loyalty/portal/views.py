@@ -1,16 +1,222 @@
-from django.shortcuts import render
+"""The customer portal: home, history, profile, data rights and the referral link.
 
+Thin views: they find the member from the logged-in user (never from the URL, so
+nobody reads another member's data by changing an id), call services and selectors,
+and render. Domain errors become form errors or messages, never a server error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Min
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts import services as account_services
+from accounts.signals import REFERRER_SESSION_KEY
 from loyalty import selectors
-from loyalty.models import Programme, Tier
+from loyalty.models import Member, PointsEntry, PointsLot, Programme, Purchase, Tier
+from loyalty.portal.forms import DeleteAccountForm, HistoryFilter, ProfileForm
+from loyalty.services import tiers
+from loyalty.services.errors import DomainError
+
+logger = logging.getLogger("loyalty.portal")
+
+ENTRIES_PER_PAGE = 25
+REWARDS_IN_REACH = 3
+REFERRAL_SALT = "loyalty.portal.referral"
 
 
+def member_required(view):
+    """Log in first; a login without a member gets a short page saying so."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        member = selectors.member_for_user(request.user)
+        if member is None:
+            return render(request, "portal/no_member.html", status=200)
+        return view(request, member, *args, **kwargs)
+
+    return wrapper
+
+
+def referral_code(member: Member) -> str:
+    return signing.dumps(member.pk, salt=REFERRAL_SALT, compress=True)
+
+
+def referral_url(request, member: Member) -> str:
+    return request.build_absolute_uri(reverse("join", args=[referral_code(member)]))
+
+
+def tier_progress(member: Member, next_tier: Tier | None, programme: Programme, now) -> dict | None:
+    """How far the member is from the next tier, what is missing and by when: the
+    points counted now start leaving the rolling window on `by`."""
+    if next_tier is None:
+        return None
+    value = tiers.qualifying_value(member=member, now=now, programme=programme)
+    since = now - timedelta(days=programme.tier_window_days)
+    if programme.tier_basis == Programme.TierBasis.SPEND:
+        oldest = (Purchase.objects.filter(member=member, occurred_at__gt=since,
+                                          occurred_at__lte=now)
+                  .aggregate(oldest=Min("occurred_at"))["oldest"])
+    else:
+        oldest = (PointsLot.objects.filter(member=member, qualifying=True, earned_at__gt=since,
+                                           earned_at__lte=now)
+                  .aggregate(oldest=Min("earned_at"))["oldest"])
+    by = (oldest or now) + timedelta(days=programme.tier_window_days)
+    threshold = next_tier.threshold
+    return {"tier": next_tier, "value": value, "threshold": threshold,
+            "needed": max(threshold - value, 0), "by": by,
+            "spend": programme.tier_basis == Programme.TierBasis.SPEND,
+            "max": max(threshold, 1), "shown": min(value, threshold)}
+
+
+@require_GET
 def home(request):
+    programme = Programme.load()
     member = selectors.member_for_user(request.user)
-    context = {"programme": Programme.load(), "tiers": Tier.objects.all(), "member": member}
-    if member is not None:
-        context.update(
-            expiring=selectors.expiring_points(member=member, within_days=30),
-            entries=selectors.recent_entries(member=member),
-            next_tier=selectors.next_tier(member=member),
-        )
+    context = {"programme": programme, "member": member}
+    if member is None:
+        context.update(tiers=list(Tier.objects.order_by("rank")),
+                       scale=selectors.describe_scale())
+        return render(request, "portal/home.html", context)
+    from rewards.services import catalogue_for
+
+    now = timezone.now()
+    in_reach = [reward for reward, reason in catalogue_for(member=member, now=now)
+                if reason is None][:REWARDS_IN_REACH]
+    expiring = selectors.expiring_points(member=member, within_days=30)
+    context.update(
+        expiring=expiring, expiring_total=sum(row["points"] for row in expiring),
+        entries=list(selectors.recent_entries(member=member, limit=5)),
+        progress=tier_progress(member, selectors.next_tier(member=member), programme, now),
+        in_reach=in_reach, referral_url=referral_url(request, member),
+    )
     return render(request, "portal/home.html", context)
+
+
+def describe_entry(entry: PointsEntry) -> dict:
+    """A ledger line in plain words; a purchase says what earned its points."""
+    purchase = getattr(entry, "purchase", None) if entry.kind == PointsEntry.Kind.EARN else None
+    if purchase is not None:
+        text = _("purchase #%(order)s at %(store)s") % {"order": purchase.order_id,
+                                                        "store": purchase.store.name}
+        breakdown = [line for line in purchase.points_breakdown if line.get("points")]
+        extras = [line["rule"] for line in breakdown[1:] if line.get("source") != "cap"]
+        if extras:
+            text = ", ".join([text, *extras])
+        return {"entry": entry, "text": text, "purchase": purchase, "breakdown": breakdown}
+    return {"entry": entry, "text": entry.reason or entry.get_kind_display(),
+            "purchase": None, "breakdown": []}
+
+
+@member_required
+@require_GET
+def history(request, member):
+    form = HistoryFilter(request.GET or None)
+    kind = form.cleaned_data["kind"] if form.is_valid() else ""
+    entries = (PointsEntry.objects.filter(member=member)
+               .select_related("purchase__store").order_by("-created_at", "-id"))
+    if kind:
+        entries = entries.filter(kind=kind)
+    page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "portal/history.html", {
+        "member": member, "form": form, "kind": kind, "page": page,
+        "rows": [describe_entry(entry) for entry in page],
+    })
+
+
+def _activate(response, language: str) -> None:
+    translation.activate(language)
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax",
+                        max_age=settings.LANGUAGE_COOKIE_AGE)
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def profile(request, member):
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            try:
+                member = account_services.update_profile(member=member, **form.cleaned_data)
+            except DomainError as error:
+                for field, message in (error.fields or {}).items():
+                    form.add_error(field if field in form.fields else None,
+                                   _("This phone number belongs to another member.")
+                                   if field == "phone" and error.code == "member_exists"
+                                   else str(message))
+            else:
+                messages.success(request, _("Your profile is saved."))
+                response = redirect("profile")
+                _activate(response, member.language)
+                return response
+    else:
+        form = ProfileForm(initial={
+            "first_name": member.first_name, "last_name": member.last_name,
+            "phone": member.phone, "birth_date": member.birth_date,
+            "language": member.language or translation.get_language(),
+            "email_marketing": member.email_marketing, "sms_marketing": member.sms_marketing})
+    return render(request, "portal/profile.html", {
+        "member": member, "form": form, "referral_url": referral_url(request, member)})
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def export(request, member):
+    """GET: what the file holds. POST: the file, logged."""
+    if request.method == "POST":
+        data = account_services.export_member_data(member=member)
+        logger.info("Member %s exported their data", member.pk)
+        response = HttpResponse(json.dumps(data, cls=DjangoJSONEncoder, indent=2,
+                                           ensure_ascii=False),
+                                content_type="application/json; charset=utf-8")
+        stamp = timezone.localdate().isoformat()
+        response["Content-Disposition"] = f'attachment; filename="my-loyalty-data-{stamp}.json"'
+        response["Cache-Control"] = "no-store"
+        return response
+    return render(request, "portal/export.html", {"member": member})
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request, member):
+    """GET: what deleting means. POST, with the box ticked and the password: erase."""
+    form = DeleteAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not request.user.check_password(form.cleaned_data["password"]):
+            form.add_error("password", _("This is not your password."))
+        else:
+            account_services.erase_member(member=member, by=request.user)
+            logout(request)
+            messages.success(request, _("Your account is deleted. Goodbye, and thank you."))
+            return redirect("home")
+    return render(request, "portal/delete.html", {"member": member, "form": form})
+
+
+@require_GET
+def join(request, code: str):
+    """A member's share link: remember who referred the visitor, then sign up."""
+    try:
+        referrer_id = signing.loads(code, salt=REFERRAL_SALT)
+    except signing.BadSignature:
+        referrer_id = None
+    if referrer_id and Member.objects.filter(pk=referrer_id, status="active").exists():
+        request.session[REFERRER_SESSION_KEY] = referrer_id
+    return redirect("account_signup")

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.services import credit_referral
 from loyalty.models import PointsEntry, Purchase, PurchaseItem, Refund, Store
 from loyalty.services import earning, ledger, tiers, webhooks
 from loyalty.services.errors import (
@@ -156,6 +157,7 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
             if items:
                 PurchaseItem.objects.bulk_create(PurchaseItem(purchase=purchase, **item)
                                                  for item in items)
+            credit_referral(purchase=purchase)  # a referred friend's first purchase
             webhooks.emit_purchase_earned(purchase=purchase, member=locked)
             if entry is not None:
                 tiers.apply_promotion(locked, now=now, programme=programme)

@@ -1,0 +1,234 @@
+"""The customer portal's pages: who sees what, nobody reads another member's data, and
+home's query count does not grow with the history."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from loyalty.models import Member, PointsEntry
+from loyalty.services import ledger
+from loyalty.services.purchases import record_purchase
+from rewards.models import Reward
+from tests.factories import (
+    ActionRuleFactory,
+    MultiplierFactory,
+    StoreFactory,
+    TierFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["history", "profile", "profile-export", "profile-delete"]
+
+
+def page_text(response) -> str:
+    return response.content.decode()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_anonymous_visitors_are_sent_to_login(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert reverse("account_login") in response["Location"]
+
+
+def test_anonymous_home_explains_the_programme_from_the_live_scale(client, scale):
+    TierFactory(code="silver", name="Silver", rank=1, threshold=500)
+    ActionRuleFactory(event_type="referral", name="Referring a friend", points=200)
+    response = client.get("/")
+    text = page_text(response)
+    assert response.status_code == 200
+    assert "1 point per euro" in text
+    assert "Referring a friend: 200 points" in text
+    assert "Silver" in text
+    assert reverse("account_signup") in text and reverse("account_login") in text
+
+
+def test_a_login_without_a_member_gets_a_plain_page(client):
+    client.force_login(UserFactory())
+    for name in PAGES:
+        response = client.get(reverse(name))
+        assert response.status_code == 200
+        assert "not linked" in page_text(response)
+    assert "not linked" in page_text(client.get("/"))
+
+
+def test_home_shows_points_tier_progress_expiring_activity_and_rewards(marie_client, marie,
+                                                                        scale, store):
+    TierFactory(code="base", name="Base", rank=0, threshold=0)
+    TierFactory(code="gold", name="Gold", rank=1, threshold=1000)
+    record_purchase(store=store, order_id="A1043", amount="120.00", member=marie)
+    ledger.adjust_points(member_id=marie.pk, points=5, reason="Welcome gift")
+    Reward.objects.create(name="Coffee", kind=Reward.Kind.GIFT, points_cost=100)
+    Reward.objects.create(name="Spa day", kind=Reward.Kind.GIFT, points_cost=5000)
+    response = marie_client.get("/")
+    text = page_text(response)
+    assert response.status_code == 200
+    assert "125 points" in text
+    assert '<progress id="tier-progress"' in text and 'max="1000"' in text and 'value="120"' in text
+    assert "880" in text  # still needed for Gold
+    assert "Coffee" in text and "Spa day" not in text
+    assert "Welcome gift" in text
+    assert "style=" not in text
+    assert reverse("join", args=["x"]).rsplit("x", 1)[0] in text  # the share link
+
+
+def test_home_lists_points_expiring_within_30_days(marie_client, marie):
+    from loyalty.models import PointsLot
+
+    ledger.adjust_points(member_id=marie.pk, points=40, reason="Goodwill")
+    PointsLot.objects.filter(member=marie).update(expires_at=timezone.now() + timedelta(days=10))
+    text = page_text(marie_client.get("/"))
+    assert "Expiring within 30 days" in text
+    assert "40 on" in text
+
+
+def test_home_query_count_does_not_grow_with_the_history(marie_client, marie, scale, store):
+    TierFactory(code="gold", name="Gold", rank=1, threshold=1000)
+    record_purchase(store=store, order_id="first", amount="10.00", member=marie)
+    marie_client.get("/")
+    with CaptureQueriesContext(connection) as few:
+        assert marie_client.get("/").status_code == 200
+    for number in range(30):
+        record_purchase(store=store, order_id=f"more-{number}", amount="10.00", member=marie)
+    with CaptureQueriesContext(connection) as many:
+        assert marie_client.get("/").status_code == 200
+    assert len(many) == len(few)
+    assert len(few) <= 15
+
+
+def test_history_says_each_line_in_plain_words_with_the_purchase_breakdown(
+        marie_client, marie, scale):
+    paris = StoreFactory(code="paris", name="Paris")
+    MultiplierFactory(name="Double weekend", factor=2)
+    record_purchase(store=paris, order_id="A1043", amount="20.00", member=marie)
+    ledger.adjust_points(member_id=marie.pk, points=-3, reason="Correction")
+    text = page_text(marie_client.get(reverse("history")))
+    assert "purchase #A1043 at Paris" in text
+    assert "Double weekend" in text
+    assert "Correction" in text
+    assert "+40 points" in text or "+20 points" in text
+    assert "-3 points" in text
+
+
+def test_history_filters_by_kind_and_paginates(marie_client, marie):
+    for number in range(30):
+        ledger.adjust_points(member_id=marie.pk, points=number + 1, reason=f"gift {number}")
+    page1 = page_text(marie_client.get(reverse("history")))
+    assert "gift 29" in page1 and "gift 0<" not in page1 and "Page 1 of 2" in page1
+    page2 = page_text(marie_client.get(reverse("history"), {"page": 2}))
+    assert "gift 0" in page2
+    earned = page_text(marie_client.get(reverse("history"), {"kind": "earn"}))
+    assert "Nothing to show." in earned
+    assert marie_client.get(reverse("history"), {"kind": "bogus", "page": "x"}).status_code == 200
+
+
+def test_nobody_reads_another_members_data_by_changing_ids(client, marie, other):
+    ledger.adjust_points(member_id=marie.pk, points=77, reason="Marie's secret gift")
+    client.force_login(other.user)
+    for name in PAGES[:2]:
+        for query in ({"member": marie.pk}, {"member_id": marie.pk}, {"id": marie.pk},
+                      {"card_number": marie.card_number}):
+            text = page_text(client.get(reverse(name), query))
+            assert "Marie" not in text and "secret gift" not in text
+            assert marie.card_number not in text
+    export = client.post(reverse("profile-export") + f"?member={marie.pk}")
+    assert json.loads(export.content)["profile"]["email"] == "pierre@example.com"
+    for url in (f"/history/{marie.pk}/", f"/profile/{marie.pk}/",
+                f"/profile/export/{marie.pk}/", f"/profile/delete/{marie.pk}/"):
+        assert client.get(url).status_code == 404
+    response = client.post(reverse("profile-delete") + f"?member={marie.pk}",
+                           {"member": marie.pk, "confirm": "on", "password": "demo-password"})
+    assert response.status_code == 302
+    marie.refresh_from_db()
+    assert marie.status == Member.Status.ACTIVE and marie.email == "marie@example.com"
+
+
+def test_profile_saves_names_phone_birth_date_language_and_dated_consents(marie_client, marie):
+    response = marie_client.post(reverse("profile"), {
+        "first_name": "Marie", "last_name": "Sklodowska", "phone": "06 98 76 54 32",
+        "birth_date": "1967-11-07", "language": "fr", "email_marketing": "on"})
+    assert response.status_code == 302
+    marie.refresh_from_db()
+    assert marie.last_name == "Sklodowska" and marie.phone == "+33698765432"
+    assert str(marie.birth_date) == "1967-11-07" and marie.language == "fr"
+    assert marie.user.language == "fr"
+    assert marie.email_marketing and marie.email_marketing_at is not None
+    assert not marie.sms_marketing
+    assert marie.consent_changes.filter(channel="email", granted=True, source="portal").exists()
+    assert response.cookies["django_language"].value == "fr"
+
+
+def test_profile_refuses_a_phone_of_another_member_and_a_bad_phone(marie_client, other):
+    other.phone = "+33611111111"
+    other.save()
+    base = {"first_name": "M", "last_name": "C", "language": "en"}
+    taken = marie_client.post(reverse("profile"), {**base, "phone": "+33611111111"})
+    assert taken.status_code == 200 and "belongs to another member" in page_text(taken)
+    bad = marie_client.post(reverse("profile"), {**base, "phone": "12"})
+    assert bad.status_code == 200 and "not a valid phone number" in page_text(bad)
+
+
+def test_export_is_confirmed_then_downloads_everything(marie_client, marie):
+    assert "Download the file" in page_text(marie_client.get(reverse("profile-export")))
+    response = marie_client.post(reverse("profile-export"))
+    assert response["Content-Type"].startswith("application/json")
+    assert "attachment" in response["Content-Disposition"]
+    data = json.loads(response.content)
+    for key in ("profile", "consents", "cards", "purchases", "ledger", "vouchers", "messages"):
+        assert key in data
+    assert data["messages"] == [] and "no record" in data["notes"]["messages"]
+
+
+def test_deleting_the_account_needs_the_box_and_the_password(marie_client, marie):
+    page = marie_client.get(reverse("profile-delete"))
+    assert "Delete my account for good" in page_text(page)
+    wrong = marie_client.post(reverse("profile-delete"), {"confirm": "on", "password": "nope"})
+    assert wrong.status_code == 200 and "not your password" in page_text(wrong)
+    unticked = marie_client.post(reverse("profile-delete"), {"password": "demo-password"})
+    assert unticked.status_code == 200
+    marie.refresh_from_db()
+    assert marie.status == Member.Status.ACTIVE
+    done = marie_client.post(reverse("profile-delete"),
+                             {"confirm": "on", "password": "demo-password"})
+    assert done.status_code == 302
+    marie.refresh_from_db()
+    assert marie.status == Member.Status.DELETED
+    assert "_auth_user_id" not in marie_client.session
+    assert marie_client.get(reverse("history")).status_code == 302
+
+
+def test_the_share_link_remembers_the_referrer_and_leads_to_sign_up(client, marie):
+    from accounts.signals import REFERRER_SESSION_KEY
+    from loyalty.portal.views import referral_code
+
+    response = client.get(reverse("join", args=[referral_code(marie)]))
+    assert response.status_code == 302 and response["Location"] == reverse("account_signup")
+    assert client.session[REFERRER_SESSION_KEY] == marie.pk
+    forged = client.get(reverse("join", args=[f"{marie.pk}:forged"]))
+    assert forged.status_code == 302
+
+
+@pytest.mark.parametrize("url", ["/accounts/login/", "/accounts/signup/",
+                                 "/accounts/password/reset/"])
+def test_allauth_pages_use_the_site_layout_with_labels(client, url):
+    text = page_text(client.get(url))
+    assert 'class="site-header"' in text and 'class="account-form"' in text
+    assert "<label" in text and "style=" not in text
+
+
+def test_password_change_page_uses_the_site_layout(marie_client):
+    text = page_text(marie_client.get(reverse("account_change_password")))
+    assert 'class="site-header"' in text and "<label" in text
+
+
+def test_entries_are_all_the_members_own(marie_client, marie, other):
+    ledger.adjust_points(member_id=other.pk, points=9, reason="Pierre only")
+    assert "Pierre only" not in page_text(marie_client.get(reverse("history")))
+    assert PointsEntry.objects.filter(member=other).exists()
