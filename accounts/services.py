@@ -247,6 +247,29 @@ def _forfeit_points(*, member_id: int, by, now: datetime) -> None:
                             now=now, by=by)
 
 
+def _erase_merged_duplicates(member: Member) -> None:
+    """Members merged into this one still hold the person's old identities (and the merge
+    record lists them): erase those too, or the old email would still find them."""
+    from loyalty.models import MemberMerge
+
+    seen, todo = set(), [member.pk]
+    while todo:
+        duplicates = list(Member.objects.filter(merged_into_id__in=todo)
+                          .exclude(pk__in=seen).values_list("pk", flat=True))
+        seen.update(duplicates)
+        todo = duplicates
+    if not seen:
+        return
+    Member.objects.filter(pk__in=seen).update(
+        email="", phone="", first_name="", last_name="", birth_date=None, user=None,
+        updated_at=timezone.now())
+    ExternalId.objects.filter(member_id__in=seen).delete()
+    for merge in MemberMerge.objects.filter(duplicate_id__in=seen):
+        if isinstance(merge.moved, dict) and "identities" in merge.moved:
+            merge.moved["identities"] = {"erased": True}
+            merge.save(update_fields=["moved"])
+
+
 def erase_member(*, member: Member, by=None, now: datetime | None = None) -> Member:
     """Erase a member's personal data for good: the right to be forgotten.
 
@@ -273,6 +296,7 @@ def erase_member(*, member: Member, by=None, now: datetime | None = None) -> Mem
         for card_id in Card.objects.filter(member=member).values_list("pk", flat=True):
             card_services.block_card(card_id=card_id)
         ExternalId.objects.filter(member=member).delete()
+        _erase_merged_duplicates(member)
         user = member.user
         member.refresh_from_db()
         member.email = member.phone = member.first_name = member.last_name = ""

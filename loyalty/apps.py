@@ -8,3 +8,6 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self):
         from loyalty.api import schema  # noqa: F401 - registers the OpenAPI auth schemes
+        from loyalty.services import settings_cache
+
+        settings_cache.connect_signals()

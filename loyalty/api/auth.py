@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.permissions import KeyParser
@@ -16,6 +17,7 @@ from rest_framework_api_key.permissions import KeyParser
 from accounts.models import StaffRole
 from accounts.roles import is_programme_admin, stores_for
 from loyalty.models import ApiKey, Store
+from loyalty.services import settings_cache
 
 ALL_SCOPES = tuple(ApiKey.Scope.values)
 # Merging reshapes the programme's view of a person: programme admins only
@@ -58,15 +60,24 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         key = key.strip()
         prefix = key.partition(".")[0]
-        api_key = (ApiKey.objects.get_usable_keys().select_related("store")
-                   .filter(prefix=prefix).first()) if prefix and len(key) < 200 else None
+        api_key = None
+        if prefix and len(key) < 200 and prefix.isascii() and prefix.isalnum():
+            # Cached for a minute; saving the key (revoking it) drops the entry at once.
+            api_key = settings_cache.cached(
+                settings_cache.api_key_entry(prefix),
+                lambda: ApiKey.objects.get_usable_keys().select_related("store")
+                .filter(prefix=prefix).first() or False) or None
         if (api_key is None or not api_key.is_valid(key) or api_key.has_expired
                 or not api_key.store.active):
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_PRECISION:
-            # At most one write a minute per key, not one per request.
+            # At most one write a minute per key, not one per request (an update, not a
+            # save: the cached key stays cached).
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            api_key.last_used_at = now
+            cache.set(settings_cache.api_key_entry(prefix), api_key,
+                      settings_cache.CONFIG_CACHE_SECONDS)
         caller = Caller(store=api_key.store, scopes=tuple(api_key.scopes),
                         owner=f"key:{api_key.prefix}", api_key=api_key)
         return caller, api_key

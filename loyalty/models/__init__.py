@@ -1,5 +1,5 @@
-from .cards import Card
 from .api import ApiKey, IdempotencyRecord
+from .cards import Card
 from .ledger import PointsEntry, PointsLot
 from .members import ConsentChange, ExternalId, Member, MemberMerge
 from .programme import Programme

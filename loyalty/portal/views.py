@@ -145,7 +145,7 @@ def history(request, member):
 def _activate(response, language: str) -> None:
     translation.activate(language)
     response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax",
-                        max_age=settings.LANGUAGE_COOKIE_AGE)
+                        max_age=settings.LANGUAGE_COOKIE_AGE, secure=settings.SESSION_COOKIE_SECURE)
 
 
 @member_required

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from loyalty.models import ActionEvent, ActionRule, PointsEntry, Programme, Store
 from loyalty.services import ledger, tiers, webhooks
+from loyalty.services.earning import current_programme
 from loyalty.services.errors import EventConflict, UnknownEventType
 from loyalty.services.members import current_member
 from loyalty.services.purchases import Recorded, _fingerprint, _identifier, _occurred_at
@@ -62,7 +63,7 @@ def record_action(*, member, event_type: str, event_id: str, store: Store | None
                 limited = done.count() >= rule.limit_count
             entry = None
             if not limited and rule.points > 0:
-                qualifying = Programme.load().actions_qualify_for_tiers
+                qualifying = current_programme().actions_qualify_for_tiers
                 entry = ledger.apply_credit(
                     locked, kind=PointsEntry.Kind.EARN, points=rule.points, reason=rule.name,
                     reference=f"event:{store.code if store else 'programme'}/{event_id}",

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.models import EarningRule, Multiplier, Programme, Purchase
+from loyalty.services import settings_cache
 
 ZERO = Decimal("0")
 
@@ -52,11 +53,16 @@ class Evaluation:
 
 
 def load_scale() -> Scale:
-    return Scale(
+    """The active scale, from the configuration cache (see settings_cache)."""
+    return settings_cache.cached(settings_cache.SCALE, lambda: Scale(
         programme=Programme.load(),
         rules=list(EarningRule.objects.filter(active=True).order_by("-priority", "id")),
         multipliers=list(Multiplier.objects.filter(active=True).order_by("-priority", "id")),
-    )
+    ))
+
+
+def current_programme() -> Programme:
+    return load_scale().programme
 
 
 def lines_for(*, amount: Decimal, items) -> list[Line]:

@@ -99,7 +99,9 @@ def apply_credit(member: Member, *, kind: str, points: int, reason: str, referen
     if not _is_points(points):
         raise Invalid(fields={"points": "must be a positive whole number"})
     if expires_at is None:
-        expires_at = now + timedelta(days=Programme.load().points_validity_days)
+        from loyalty.services.earning import current_programme
+
+        expires_at = now + timedelta(days=current_programme().points_validity_days)
     available_at = available_at or now
     released = available_at <= now
     if released:

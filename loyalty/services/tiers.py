@@ -17,13 +17,15 @@ from django.utils import timezone
 
 from loyalty.models import Member, PointsLot, Programme, Purchase, Tier, TierChange
 from loyalty.services import webhooks
+from loyalty.services import settings_cache
+from loyalty.services.earning import current_programme
 from loyalty.services.ledger import lock_member
 
 
 def qualifying_value(*, member: Member, now: datetime, programme: Programme | None = None
                      ) -> Decimal:
     """Qualifying points (or net spend) in the window ending `now`."""
-    programme = programme or Programme.load()
+    programme = programme or current_programme()
     since = now - timedelta(days=programme.tier_window_days)
     if programme.tier_basis == Programme.TierBasis.SPEND:
         total = (Purchase.objects.filter(member=member, occurred_at__gt=since,
@@ -34,6 +36,10 @@ def qualifying_value(*, member: Member, now: datetime, programme: Programme | No
                                           earned_at__lte=now)
                  .aggregate(total=Sum(F("points") - F("reversed") - F("clawed_back")))["total"])
     return Decimal(total or 0)
+
+
+def all_tiers() -> list[Tier]:
+    return settings_cache.cached(settings_cache.TIERS, lambda: list(Tier.objects.all()))
 
 
 def tier_for(value: Decimal, tiers: list[Tier]) -> Tier | None:
@@ -52,7 +58,7 @@ def _change(member: Member, *, to: Tier | None, reason: str, value: Decimal, now
 def apply_promotion(member: Member, *, now: datetime, reason: str = TierChange.Reason.PROMOTION,
                     programme: Programme | None = None) -> Tier | None:
     """Move a locked member up if they now qualify for a higher tier. Never down."""
-    tiers = list(Tier.objects.all())
+    tiers = all_tiers()
     if not tiers:
         return member.tier
     value = qualifying_value(member=member, now=now, programme=programme)
@@ -68,7 +74,7 @@ def reevaluate_tier(*, member_id: int, now: datetime | None = None) -> Tier | No
     now = now or timezone.now()
     with transaction.atomic():
         member = lock_member(member_id)
-        tiers = list(Tier.objects.all())
+        tiers = all_tiers()
         value = qualifying_value(member=member, now=now)
         target = tier_for(value, tiers)
         if target != member.tier:

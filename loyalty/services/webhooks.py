@@ -80,6 +80,7 @@ from loyalty.models import (
     WebhookEvent,
 )
 from loyalty.models.webhooks import new_webhook_secret
+from loyalty.services import settings_cache
 
 logger = logging.getLogger(__name__)
 
@@ -142,9 +143,10 @@ def rotate_secret(*, endpoint_id: int) -> str:
 
 
 def _endpoints_for(event: str, store: Store | None) -> list[WebhookEndpoint]:
-    endpoints = WebhookEndpoint.objects.filter(active=True)
+    endpoints = settings_cache.cached(
+        settings_cache.WEBHOOKS, lambda: list(WebhookEndpoint.objects.filter(active=True)))
     if event in STORE_EVENTS and store is not None:
-        endpoints = endpoints.filter(store=store)
+        endpoints = [endpoint for endpoint in endpoints if endpoint.store_id == store.pk]
     # A handful of endpoints at most: subscriptions are filtered here rather than with
     # a JSON lookup that SQLite does not have.
     return [endpoint for endpoint in endpoints if endpoint.subscribes_to(event)]

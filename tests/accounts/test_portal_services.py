@@ -205,3 +205,60 @@ def test_the_seed_users_email_links_on_confirmation_signal():
     address = EmailAddress.objects.create(user=user, email="second@example.com", verified=True)
     email_confirmed.send(sender=EmailAddress, request=None, email_address=address)
     assert not Member.objects.filter(user=user).exists()
+
+
+def test_the_referral_survives_confirming_on_another_device(client, rules):
+    from django.test import Client
+
+    from loyalty.portal.views import referral_code
+
+    referrer = make_member(email="host@example.com")
+    client.get(reverse("join", args=[referral_code(referrer)]))
+    user = sign_up(client, "guest@example.com")
+    confirm(Client())  # the link opened on the phone, without the sign-up's session
+    assert Member.objects.get(user=user).referred_by == referrer
+
+
+def test_logging_in_brings_back_the_language_of_the_profile(client):
+    user = UserFactory(email="fr@example.com", language="fr")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    response = client.post("/accounts/login/", {"login": "fr@example.com",
+                                                "password": "demo-password"})
+    assert response.status_code == 302
+    assert response.cookies["django_language"].value == "fr"
+
+
+def test_erasure_forfeits_points_cancels_vouchers_and_erases_merged_identities(
+        rules, scale, store):
+    from django.utils import timezone
+
+    from loyalty.models import MemberMerge, PointsLot
+    from tests.factories import programme
+
+    programme(return_window_days=14, points_validity_days=365)
+    member = make_member(email="keep@example.com", first_name="Ana")
+    old = make_member(email="old-address@example.com", phone="+33677777777")
+    member = member_services.merge_members(survivor_id=member.pk, duplicate_id=old.pk)
+    member_services.set_consent(member_id=member.pk, channel="email", granted=True)
+    from loyalty.services import ledger
+
+    ledger.adjust_points(member_id=member.pk, points=300, reason="gift")
+    record_purchase(store=store, order_id="P1", amount="40.00", member=member)  # pending
+    reward = Reward.objects.create(name="Mug", kind=Reward.Kind.GIFT, points_cost=100,
+                                   stock=5)
+    voucher = redeem_reward(member=member, reward_id=reward.pk, redemption_id="M1").obj.voucher
+    assert PointsLot.objects.filter(member=member, released=False).exists()
+
+    erase_member(member=Member.objects.get(pk=member.pk))
+
+    member.refresh_from_db()
+    voucher.refresh_from_db()
+    reward.refresh_from_db()
+    assert member.balance == 0 and member.pending == 0
+    assert voucher.status == "cancelled" and reward.stock == 5
+    assert member_services.existing_member_for(email="old-address@example.com") is None
+    assert member_services.existing_member_for(phone="+33677777777") is None
+    assert MemberMerge.objects.get(duplicate=old).moved["identities"] == {"erased": True}
+    assert PointsEntry.objects.filter(member=member, reference=f"erasure:{member.pk}").exists()
+    assert audit_ledger().violations == []
+    assert timezone.now()
