@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from loyalty.models import ActionEvent, ActionRule, PointsEntry, Programme, Store
+from loyalty.models import ActionEvent, ActionRule, PointsEntry, Store
 from loyalty.services import ledger, tiers, webhooks
 from loyalty.services.earning import current_programme
 from loyalty.services.errors import EventConflict, UnknownEventType

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty.models import Member, PointsEntry, PointsLot, Programme
+from loyalty.models import Member, PointsEntry, PointsLot
 from loyalty.services.errors import InsufficientPoints, Invalid, MemberClosed, NotFound
 
 Kind = PointsEntry.Kind

@@ -16,8 +16,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from loyalty.models import Member, PointsLot, Programme, Purchase, Tier, TierChange
-from loyalty.services import webhooks
-from loyalty.services import settings_cache
+from loyalty.services import settings_cache, webhooks
 from loyalty.services.earning import current_programme
 from loyalty.services.ledger import lock_member
 
