@@ -232,3 +232,16 @@ def test_entries_are_all_the_members_own(marie_client, marie, other):
     ledger.adjust_points(member_id=other.pk, points=9, reason="Pierre only")
     assert "Pierre only" not in page_text(marie_client.get(reverse("history")))
     assert PointsEntry.objects.filter(member=other).exists()
+
+
+def test_history_query_count_does_not_grow_with_the_page(marie_client, marie, scale, store):
+    record_purchase(store=store, order_id="only", amount="10.00", member=marie)
+    marie_client.get(reverse("history"))
+    with CaptureQueriesContext(connection) as few:
+        marie_client.get(reverse("history"))
+    for number in range(30):
+        record_purchase(store=store, order_id=f"p-{number}", amount="10.00", member=marie)
+    with CaptureQueriesContext(connection) as many:
+        text = page_text(marie_client.get(reverse("history")))
+    assert "purchase #p-29 at Paris" in text
+    assert len(many) == len(few) <= 8
