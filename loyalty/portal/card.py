@@ -10,6 +10,8 @@ from the logged-in user, never from the URL.
 from __future__ import annotations
 
 import base64
+import math
+import time
 
 import qrcode
 from django.contrib.auth.decorators import login_required
@@ -35,15 +37,20 @@ def qr_data_uri(text: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 
-def token_payload(card: Card) -> dict:
-    token = cards.make_token(card)
+def token_payload(card: Card, *, at: float | None = None) -> dict:
+    """A fresh token and when to ask for the next one, both read off the same instant, so a
+    request landing on a step's boundary never gets an old token with a whole step to wait."""
+    now = time.time() if at is None else at
+    token = cards.make_token(card, at=now)
+    # Rounded up: the page asks again just after the step turns, never just before.
+    seconds_left = math.ceil(cards.TOKEN_STEP_SECONDS - now % cards.TOKEN_STEP_SECONDS)
     return {
         "token": token,
         "qr": qr_data_uri(token),
-        "seconds_left": cards.token_seconds_left(),
+        "seconds_left": seconds_left,
         "step_seconds": cards.TOKEN_STEP_SECONDS,
         # How long the shown token is accepted: its own step and the next one.
-        "valid_seconds": cards.token_seconds_left()
+        "valid_seconds": seconds_left
         + cards.TOKEN_STEP_SECONDS * (cards.TOKEN_ACCEPTED_STEPS - 1),
     }
 

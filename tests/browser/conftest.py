@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -75,17 +76,47 @@ def browser(launch):
     return launch()
 
 
+OPENED: list[Watched] = []
+
+
 class Watched:
-    """A page and the Content Security Policy violations it reported."""
+    """A page, the Content Security Policy violations it reported, and what it logged (shown
+    when a test fails, to tell a slow machine from a broken page)."""
 
     def __init__(self, page):
         self.page = page
         self.csp_violations: list[str] = []
+        self.log: list[str] = []
         page.on("console", self._console)
+        page.on("pageerror", lambda error: self.log.append(f"page error: {error}"))
+        page.on("requestfailed", lambda request: self.log.append(
+            f"request failed: {request.url} {request.failure}"))
+        page.on("response", lambda response: self.log.append(
+            f"{time.strftime('%X')} {response.status} {response.url[:120]}"))
+        OPENED.append(self)
 
     def _console(self, message):
+        self.log.append(f"console {message.type}: {message.text}")
         if "Content Security Policy" in message.text:
             self.csp_violations.append(message.text)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and OPENED:
+        lines = []
+        for index, watched in enumerate(OPENED):
+            lines.append(f"--- page {index}")
+            lines.extend(watched.log[-40:])
+        report.sections.append(("browser log", "\n".join(lines)))
+
+
+@pytest.fixture(autouse=True)
+def _forget_pages():
+    yield
+    OPENED.clear()
 
 
 def open_page(browser, live_server, *, user=None, **context_options):

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def shown_token(page) -> str:
     """What a till's scanner reads off the card: the QR, decoded from a screenshot."""
+    page.wait_for_function("() => { const image = document.getElementById('card-qr-image');"
+                           " return image.complete && image.naturalWidth > 0; }")
     texts = decode_qr(page.locator("#card-qr-image").screenshot())
     assert len(texts) == 1, texts
     return texts[0]

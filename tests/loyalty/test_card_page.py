@@ -81,3 +81,17 @@ def test_a_blocked_digital_card_is_not_shown(marie_client, marie):
     content = marie_client.get(reverse("card")).content.decode()
     token = re.search(r'data-token="([^"]+)"', content).group(1)
     assert cards.resolve_card(token) == plastic
+
+
+@pytest.mark.parametrize("offset, seconds_left", [(0.0, 30), (0.2, 30), (27.2, 3),
+                                                   (29.999, 1)])
+def test_the_next_refresh_is_due_just_after_the_step_turns(marie, offset, seconds_left):
+    from loyalty.portal.card import token_payload
+
+    start = cards.current_step() * cards.TOKEN_STEP_SECONDS
+    card = Card.objects.get(number=marie.card_number)
+    payload = token_payload(card, at=start + offset)
+    assert payload["seconds_left"] == seconds_left
+    assert payload["token"] == cards.make_token(card, at=start + offset)
+    # Asked again when it says, the page gets the next step's token.
+    assert token_payload(card, at=start + offset + seconds_left)["token"] != payload["token"]
