@@ -85,11 +85,13 @@ def link_user_to_member(*, user, referred_by: Member | None = None) -> Member | 
         return member
 
 
-def _record_action(*, member: Member, event_type: str, event_id: str) -> None:
+def _record_action(*, member: Member, event_type: str, event_id: str,
+                   occurred_at: datetime | None = None, now: datetime | None = None) -> None:
     from loyalty.services.actions import record_action  # actions imports purchases
 
     try:
-        record_action(member=member, event_type=event_type, event_id=event_id)
+        record_action(member=member, event_type=event_type, event_id=event_id,
+                      occurred_at=occurred_at, now=now)
     except UnknownEventType:
         logger.info("No active %s rule: no points for %s", event_type, event_id)
 
@@ -111,7 +113,9 @@ def credit_referral(*, purchase: Purchase) -> None:
     if referrer is None:
         return
     try:
-        _record_action(member=referrer, event_type=REFERRAL, event_id=f"{REFERRAL}:{member.pk}")
+        # Dated like the purchase, so a back-dated import credits the referral in order.
+        _record_action(member=referrer, event_type=REFERRAL, event_id=f"{REFERRAL}:{member.pk}",
+                       occurred_at=purchase.occurred_at, now=purchase.created_at)
     except DomainError as error:  # a conflict or a closed member: the purchase still counts
         logger.warning("Referral for member %s not credited: %s", member.pk, error.code)
 
