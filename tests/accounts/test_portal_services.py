@@ -262,3 +262,16 @@ def test_erasure_forfeits_points_cancels_vouchers_and_erases_merged_identities(
     assert PointsEntry.objects.filter(member=member, reference=f"erasure:{member.pk}").exists()
     assert audit_ledger().violations == []
     assert timezone.now()
+
+
+def test_the_confirmation_and_logout_pages_use_the_site_layout_without_scripts(client):
+    sign_up(client, "layout@example.com")
+    url = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail.outbox[-1].body).group(0)
+    text = client.get("/" + url.split("/", 3)[3]).content.decode()
+    assert 'class="site-header"' in text and "layout@example.com" in text
+    assert "<script" not in text and "style=" not in text
+    user = UserFactory()
+    client.force_login(user)
+    for path in ("/accounts/logout/", "/accounts/email/"):
+        text = client.get(path).content.decode()
+        assert 'class="site-header"' in text and "<script" not in text
