@@ -36,7 +36,7 @@ unexport REDIS_URL
 endif
 
 .PHONY: help install run test worker beat lint bench bench-api schemathesis messages \
-	compilemessages clean distclean
+	compilemessages chromium clean distclean
 
 help:
 	@echo "make run      install, migrate, load the demo programme and serve on http://$(HOST):$(PORT)/"
@@ -89,7 +89,22 @@ run: $(STAMP) compilemessages
 	@echo
 	$(MANAGE) runserver $(HOST):$(PORT)
 
-test: $(STAMP) compilemessages
+# Debian's Chromium, which the browser tests (tests/browser) drive with Playwright; Playwright
+# never downloads a browser of its own. Installed with apt-get when missing and make runs as
+# root; otherwise the browser tests fail, saying how to install it.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "$(CHROMIUM) is missing: installing Debian's chromium for the browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else \
+		echo "$(CHROMIUM) is missing, so the browser tests (tests/browser) will fail:"; \
+		echo "install it with 'sudo apt-get install chromium' (or set CHROMIUM to its path)"; \
+	fi
+
+test: $(STAMP) compilemessages chromium
 	@workers="$(PYTEST_WORKERS)"; \
 	if [ -n "$$workers" ] && [ "$$workers" != 0 ]; then set -- -n "$$workers"; fi; \
 	echo "$(BIN)/pytest $$* $(PYTEST_ARGS)"; \
