@@ -34,6 +34,11 @@ def acting_store(request, code: str | None = None) -> Store | None:
     stores = staff_stores(request.user)
     code = (code or "").strip()
     if code:
+        # A store code is a short slug; anything else names no store (and never reaches
+        # the database, which refuses some characters).
+        slug = code.replace("-", "").replace("_", "")
+        if len(code) > 32 or not (slug.isascii() and slug.isalnum()):
+            raise StoreForbidden(code[:32])
         store = stores.filter(code=code).first()
         if store is None:
             raise StoreForbidden(code)
@@ -49,6 +54,9 @@ def acting_store(request, code: str | None = None) -> Store | None:
 
 
 def choose_store(request, code: str) -> Store:
+    """Act for this store from now on. Raises StoreForbidden unless it is one of theirs."""
+    if not (code or "").strip():
+        raise StoreForbidden(code)
     store = acting_store(request, code)
     request.session[SESSION_KEY] = store.code
     return store

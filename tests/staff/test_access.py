@@ -119,3 +119,19 @@ def test_a_logged_out_htmx_request_sends_the_whole_page_to_the_login(client):
     response = client.post(reverse("staff:purchase"), {"store": "paris"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 204
     assert response["HX-Redirect"].startswith(reverse("account_login") + "?next=")
+
+
+def test_choosing_no_store_is_refused_not_an_error(client, store, lyon):
+    user = UserFactory(email="both@example.com")
+    StaffRoleFactory(user=user, store=store)
+    StaffRoleFactory(user=user, store=lyon)
+    client.force_login(user)
+    assert client.post(reverse("staff:store"), {"store": ""}).status_code == 403
+    assert client.post(reverse("staff:store")).status_code == 403
+
+
+@pytest.mark.parametrize("code", ["pa\x00ris", "x" * 40, "pâris", "paris;drop", "../paris"])
+def test_a_malformed_store_code_is_refused_plainly(cashier_client, code):
+    assert cashier_client.get(reverse("staff:scan"), {"store": code}).status_code == 403
+    response = cashier_client.post(reverse("staff:lookup"), {"store": code, "code": "x"})
+    assert response.status_code == 403
