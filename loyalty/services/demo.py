@@ -709,11 +709,7 @@ class _History:
                               event_id=f"demo-account-created-{person.key}",
                               occurred_at=at + timedelta(seconds=1),
                               now=at + timedelta(seconds=1))
-        if referrer is not None:
-            later = at + timedelta(minutes=1)
-            actions.record_action(member=referrer, event_type="referral",
-                                  event_id=f"demo-referral-{person.key}", occurred_at=later,
-                                  now=later)
+        # The referrer earns `referral` on the friend's first purchase (record_purchase).
 
     def do_consent(self, at, *, key, channel, granted, source) -> None:
         members.set_consent(member_id=self.members[key].pk, channel=channel, granted=granted,
