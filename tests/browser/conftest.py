@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from accounts.models import StaffRole
@@ -53,6 +54,9 @@ def playwright(chromium_path, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as driver:
         yield driver
+        # While the loop runs, Django keeps this thread's connections apart from the usual
+        # ones: close them here, or PostgreSQL could not drop the test database at the end.
+        connections.close_all()
 
 
 @pytest.fixture
