@@ -152,9 +152,10 @@ messages: $(STAMP)
 	@command -v xgettext >/dev/null 2>&1 || { \
 		echo "makemessages needs GNU gettext (Debian: apt-get install gettext)"; exit 1; }
 	mkdir -p locale
-	$(MANAGE) makemessages -l fr -e html,txt,py \
+	$(MANAGE) makemessages -l fr -e html,txt,py --no-obsolete \
 		--ignore '$(VENV)/*' --ignore 'node_modules/*' --ignore 'staticfiles/*' \
-		--ignore 'build/*' --ignore 'bench/*'
+		--ignore 'build/*' --ignore 'bench/*' --ignore 'tests/*'
+	$(MANAGE) compilemessages -l fr --ignore '$(VENV)'
 
 clean:
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
