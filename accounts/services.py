@@ -134,7 +134,8 @@ def update_profile(*, member: Member, first_name: str, last_name: str, phone: st
     if birth_date is not None and not (date(1900, 1, 1) <= birth_date <= timezone.localdate()):
         raise Invalid(fields={"birth_date": "not a plausible birth date"})
     with transaction.atomic():
-        member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+        member = (Member.objects.select_for_update(of=("self",)).select_related("user")
+                  .get(pk=member.pk))
         if phone and Member.objects.filter(phone=phone, status="active").exclude(
                 pk=member.pk).exists():
             raise MemberExists(fields={"phone": "held by another member"})
@@ -293,7 +294,8 @@ def erase_member(*, member: Member, by=None, now: datetime | None = None) -> Mem
                                                  expires_at__gt=now).values_list("pk", flat=True):
             cancel_voucher(voucher_id=voucher_id, member_id=member.pk, by=by, now=now)
         _forfeit_points(member_id=member.pk, by=by, now=now)
-        member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+        member = (Member.objects.select_for_update(of=("self",)).select_related("user")
+                  .get(pk=member.pk))
         for channel in ("email", "sms"):
             member_services.set_consent(member_id=member.pk, channel=channel, granted=False,
                                         source="erasure", now=now)
