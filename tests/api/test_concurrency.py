@@ -3,16 +3,14 @@
 Run with DATABASE_URL=postgres://... ; SQLite serialises writers and cannot show them.
 """
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connections
 
 from loyalty.models import IdempotencyRecord, Member, PointsEntry, Purchase, Refund
 from loyalty.services import purchases
 from loyalty.services.audit import audit_ledger
 from tests.api.conftest import key_client
+from tests.concurrency import run_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -22,20 +20,16 @@ def at_once(count, secret, send):
 
     Returns [(status, body, replayed header)] in thread order.
     """
-    barrier = threading.Barrier(count)
+    clients = [key_client(secret, raise_request_exception=False) for _ in range(count)]
 
     def call(i):
-        client = key_client(secret, raise_request_exception=False)
-        try:
-            barrier.wait(timeout=30)
-            response = send(client, i)
-            return (response.status_code, response.json(),
-                    response.headers.get("Idempotent-Replayed"))
-        finally:
-            connections.close_all()
+        response = send(clients[i], i)
+        return (response.status_code, response.json(),
+                response.headers.get("Idempotent-Replayed"))
 
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(call, range(count)))
+    results = run_at_once(count, call)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    return results
 
 
 def assert_ledger_clean():

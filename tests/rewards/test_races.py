@@ -1,12 +1,9 @@
 """Redemptions and vouchers under real concurrency: row locks, not luck, keep the counts
 exact. PostgreSQL only: SQLite serialises every writer, so it cannot show these races."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 
 from loyalty.models import Member, PointsEntry
 from loyalty.services import ledger
@@ -15,26 +12,10 @@ from loyalty.services.errors import InsufficientPoints, OutOfStock, VoucherUsed
 from loyalty.services.purchases import Recorded
 from rewards.models import Redemption, Reward, Voucher
 from rewards.services import cancel_voucher, redeem_reward, redeem_voucher
+from tests.concurrency import run_at_once
 from tests.factories import StoreFactory, make_member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_at_once(count, work):
-    """Run `work(i)` in `count` threads released together; return results or exceptions."""
-    barrier = threading.Barrier(count)
-
-    def call(i):
-        try:
-            barrier.wait(timeout=30)
-            return work(i)
-        except Exception as error:  # noqa: BLE001 - the test inspects what each thread got
-            return error
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(call, range(count)))
 
 
 def reward(**fields) -> Reward:

@@ -1,36 +1,18 @@
 """Row locks and idempotency under real concurrency. PostgreSQL only: SQLite
 serialises every writer, so it cannot show these races."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from loyalty.models import MemberMerge, PointsEntry, Purchase
 from loyalty.services import ledger, members, purchases
 from loyalty.services.audit import audit_ledger
 from loyalty.services.errors import InsufficientPoints
+from tests.concurrency import run_at_once
 from tests.factories import EarningRuleFactory, StoreFactory, make_member, programme
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_at_once(count, work):
-    """Run `work(i)` in `count` threads released together; return results or exceptions."""
-    barrier = threading.Barrier(count)
-
-    def call(i):
-        try:
-            barrier.wait(timeout=30)
-            return work(i)
-        except Exception as error:  # noqa: BLE001 - the test inspects what each thread got
-            return error
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(call, range(count)))
 
 
 @pytest.fixture
