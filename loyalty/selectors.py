@@ -43,11 +43,11 @@ def member_payloads(members: list[Member], *, store=None) -> list[dict]:
 
     ids = [member.pk for member in members]
     expiring: dict[int, list[dict]] = {pk: [] for pk in ids}
-    for row in (PointsLot.objects.filter(member_id__in=ids, remaining__gt=0, released=True)
-                .values("member_id", "expires_at").annotate(points=Sum("remaining"))
-                .order_by("member_id", "expires_at")):
-        expiring[row["member_id"]].append({"points": row["points"],
-                                           "expires_at": row["expires_at"]})
+    rows = (PointsLot.objects.filter(member_id__in=ids, remaining__gt=0, released=True)
+            .values_list("member_id", "expires_at").annotate(points=Sum("remaining"))
+            .order_by())
+    for member_id, expires_at, points in sorted(rows):  # sorted here: cheaper than ORDER BY
+        expiring[member_id].append({"points": points, "expires_at": expires_at})
     external = {}
     if store is not None and ids:
         external = dict(ExternalId.objects.filter(member_id__in=ids, store=store)
@@ -71,14 +71,16 @@ def member_payloads(members: list[Member], *, store=None) -> list[dict]:
 
 def active_member(member_id) -> Member | None:
     """An active member by id, following merges to the survivor."""
-    member = Member.objects.select_related("tier", "merged_into__tier").filter(
-        pk=member_id).first()
-    while member is not None and member.status == Member.Status.MERGED:
-        member = (Member.objects.select_related("tier").filter(pk=member.merged_into_id)
-                  .first())
-    if member is None or not member.is_active:
-        return None
-    return member
+    seen = 0
+    while member_id is not None and seen < 10:
+        try:
+            member = Member.objects.select_related("tier").get(pk=member_id)
+        except (Member.DoesNotExist, ValueError, TypeError):
+            return None
+        if member.status != Member.Status.MERGED:
+            return member if member.is_active else None
+        member_id, seen = member.merged_into_id, seen + 1
+    return None
 
 
 def transactions(*, member: Member):
