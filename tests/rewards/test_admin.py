@@ -2,7 +2,6 @@
 redeemed for a member only through the services, and their errors come back as messages."""
 
 import re
-from decimal import Decimal
 
 import pytest
 from django.apps import apps
@@ -13,10 +12,10 @@ from django.urls import reverse
 
 from accounts.models import StaffRole, User
 from loyalty.models import Member, PointsEntry
-from loyalty.services import ledger
 from rewards.models import Redemption, Reward, Voucher
-from rewards.services import redeem_reward, redeem_voucher
+from rewards.services import redeem_voucher
 from tests.factories import StaffRoleFactory, StoreFactory, TierFactory, UserFactory
+from tests.rewards.helpers import give, issue, reward
 
 pytestmark = pytest.mark.django_db
 
@@ -27,23 +26,6 @@ REWARDS = "admin:rewards_reward_changelist"
 
 def url(model, view, *args):
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
-def reward(**fields) -> Reward:
-    defaults = {"name": "10 € voucher", "kind": Reward.Kind.AMOUNT, "value": Decimal("10"),
-                "points_cost": 100}
-    return Reward.objects.create(**{**defaults, **fields})
-
-
-def give(member, points):
-    ledger.adjust_points(member_id=member.pk, points=points, reason="test")
-
-
-def issue(member, item=None, rid=None) -> Voucher:
-    item = item or reward()
-    give(member, item.points_cost)
-    rid = rid or f"R{Voucher.objects.count() + 1}"
-    return redeem_reward(member=member, reward_id=item.pk, redemption_id=rid).obj.voucher
 
 
 def texts(response) -> list[str]:

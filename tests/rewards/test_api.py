@@ -10,12 +10,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from loyalty.models import Member
-from loyalty.services import ledger
 from loyalty.services.apikeys import create_api_key
 from rewards import codes
 from rewards.models import Redemption, Reward, Voucher
 from rewards.services import cancel_voucher, redeem_reward
 from tests.factories import StoreFactory, TierFactory, make_member
+from tests.rewards.helpers import give, reward
 
 pytestmark = pytest.mark.django_db
 
@@ -58,16 +58,6 @@ def api(web):
 @pytest.fixture
 def shopper(web):
     return make_member(first_name="Ada", email="ada@example.com")
-
-
-def reward(**fields) -> Reward:
-    defaults = {"name": "10 € voucher", "kind": Reward.Kind.AMOUNT, "value": Decimal("10"),
-                "points_cost": 100}
-    return Reward.objects.create(**{**defaults, **fields})
-
-
-def give(member, points):
-    ledger.adjust_points(member_id=member.pk, points=points, reason="test")
 
 
 def issue(member, item=None, rid="R1") -> Voucher:

@@ -4,7 +4,6 @@ codes, errors as messages, and a query count that does not grow with the history
 import re
 import xml.etree.ElementTree as ET
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 import qrcode
@@ -15,34 +14,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.models import Member, PointsEntry
-from loyalty.services import ledger
 from rewards import codes, qr
 from rewards.models import Redemption, Reward, Voucher
 from rewards.services import cancel_voucher, redeem_reward, redeem_voucher
 from tests.factories import StoreFactory, TierFactory, UserFactory, make_member
+from tests.rewards.helpers import give, issue, reward
 
 pytestmark = pytest.mark.django_db
 
 CATALOGUE = reverse("rewards:catalogue")
 VOUCHERS = reverse("rewards:vouchers")
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def reward(**fields) -> Reward:
-    defaults = {"name": "10 € voucher", "kind": Reward.Kind.AMOUNT, "value": Decimal("10"),
-                "points_cost": 100}
-    return Reward.objects.create(**{**defaults, **fields})
-
-
-def give(member, points):
-    ledger.adjust_points(member_id=member.pk, points=points, reason="test")
-
-
-def issue(member, item=None, rid=None) -> Voucher:
-    item = item or reward()
-    give(member, item.points_cost)
-    rid = rid or f"R{Voucher.objects.count() + 1}"
-    return redeem_reward(member=member, reward_id=item.pk, redemption_id=rid).obj.voucher
 
 
 def redeem_page(item):

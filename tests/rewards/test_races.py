@@ -1,7 +1,6 @@
 """Redemptions and vouchers under real concurrency: row locks, not luck, keep the counts
 exact. PostgreSQL only: SQLite serialises every writer, so it cannot show these races."""
 
-from decimal import Decimal
 
 import pytest
 
@@ -10,18 +9,13 @@ from loyalty.services import ledger
 from loyalty.services.audit import audit_ledger
 from loyalty.services.errors import InsufficientPoints, OutOfStock, VoucherUsed
 from loyalty.services.purchases import Recorded
-from rewards.models import Redemption, Reward, Voucher
+from rewards.models import Redemption, Voucher
 from rewards.services import cancel_voucher, redeem_reward, redeem_voucher
 from tests.concurrency import run_at_once
 from tests.factories import StoreFactory, make_member
+from tests.rewards.helpers import reward
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def reward(**fields) -> Reward:
-    defaults = {"name": "10 € voucher", "kind": Reward.Kind.AMOUNT, "value": Decimal("10"),
-                "points_cost": 100}
-    return Reward.objects.create(**{**defaults, **fields})
 
 
 def give(member, points):

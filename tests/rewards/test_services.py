@@ -5,7 +5,6 @@ import pytest
 from django.utils import timezone
 
 from loyalty.models import Member, PointsEntry
-from loyalty.services import ledger
 from loyalty.services.errors import (
     InsufficientPoints,
     MemberLimitReached,
@@ -33,6 +32,7 @@ from rewards.services import (
     validate_voucher,
 )
 from tests.factories import StoreFactory, TierFactory, make_member
+from tests.rewards.helpers import give
 
 pytestmark = pytest.mark.django_db
 
@@ -41,10 +41,6 @@ def reward(**fields):
     defaults = {"name": "10 € voucher", "kind": Reward.Kind.AMOUNT, "value": Decimal("10"),
                 "points_cost": 100}
     return Reward.objects.create(**{**defaults, **fields})
-
-
-def give(member, points):
-    ledger.adjust_points(member_id=member.pk, points=points, reason="test")
 
 
 def redeem(member, rwd, rid="R1", **kwargs):
