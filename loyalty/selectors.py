@@ -103,3 +103,27 @@ def describe_scale() -> list[str]:
         lines.append(_("%(name)s: %(points)s points") % {"name": action.name,
                                                          "points": action.points})
     return lines
+
+
+def find_members(*, store=None, email: str = "", phone: str = "", card_number: str = "",
+                 external_id: str = ""):
+    """Active members holding all the given identities (normalised as the services store
+    them). A merged duplicate's identities still find the person: its survivor.
+    Raises Invalid for a malformed email or phone."""
+    from loyalty.models import ExternalId
+    from loyalty.services.cards import normalise_card_number
+    from loyalty.services.members import follow_merges, normalise_email, normalise_phone
+
+    holders = Member.objects.exclude(status=Member.Status.DELETED)
+    if email:
+        holders = holders.filter(email=normalise_email(email))
+    if phone:
+        holders = holders.filter(phone=normalise_phone(phone))
+    if card_number:
+        holders = holders.filter(cards__number=normalise_card_number(card_number))
+    if external_id:
+        holders = holders.filter(pk__in=ExternalId.objects.filter(
+            store=store, value=external_id).values("member_id"))
+    ids = {follow_merges(holder).pk for holder in holders.distinct()[:50]}
+    return Member.objects.select_related("tier").filter(pk__in=ids,
+                                                        status=Member.Status.ACTIVE)

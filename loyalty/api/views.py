@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from loyalty import selectors
 from loyalty.api import serializers as s
 from loyalty.api.idempotency import idempotent
-from loyalty.models import Card, ExternalId, Member, Programme, Purchase, Tier
+from loyalty.models import Card, Member, Programme, Purchase, Tier
 from loyalty.services import actions, cards, members, purchases
 from loyalty.services.errors import NotFound
 
@@ -67,21 +67,7 @@ class MemberListView(ApiView):
         for name, value in query.items():
             if len(value) > 254 or not value.isprintable():
                 raise ValidationError({name: "at most 254 printable characters"})
-        # Identities of a merged duplicate still find the person: its survivor.
-        holders = Member.objects.exclude(status=Member.Status.DELETED)
-        if "email" in query:
-            holders = holders.filter(email=members.normalise_email(query["email"]))
-        if "phone" in query:
-            holders = holders.filter(phone=members.normalise_phone(query["phone"]))
-        if "card_number" in query:
-            number = cards.normalise_card_number(query["card_number"])
-            holders = holders.filter(cards__number=number)
-        if "external_id" in query:
-            holders = holders.filter(pk__in=ExternalId.objects.filter(
-                store=self.caller.store, value=query["external_id"]).values("member_id"))
-        ids = {members.follow_merges(holder).pk for holder in holders.distinct()[:50]}
-        found = Member.objects.select_related("tier").filter(pk__in=ids,
-                                                             status=Member.Status.ACTIVE)
+        found = selectors.find_members(store=self.caller.store, **query)
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(found.order_by("pk").distinct(), request, view=self)
         return paginator.get_paginated_response(
