@@ -2,6 +2,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from loyalty.models import TierChange
@@ -88,3 +90,52 @@ def test_staff_can_set_a_tier_and_it_is_in_the_history(member, ladder):
     member.refresh_from_db()
     assert member.tier == gold
     assert member.tier_changes.first().reason == "manual"
+
+
+def _window_sums(captured) -> int:
+    return sum('SUM(' in q["sql"] and "loyalty_pointslot" in q["sql"]
+               for q in captured.captured_queries)
+
+
+def test_a_purchase_skips_the_window_sum_when_lifetime_points_cannot_reach_the_next_tier(
+        store, scale, member, ladder):
+    record_purchase(store=store, order_id="0", amount="10.00", member=member)
+    member.refresh_from_db()
+    assert member.tier.code == "bronze"
+    with CaptureQueriesContext(connection) as captured:
+        record_purchase(store=store, order_id="1", amount="100.00", member=member)
+    assert _window_sums(captured) == 0
+    member.refresh_from_db()
+    assert member.lifetime_earned == 110 and member.tier.code == "bronze"
+
+    with CaptureQueriesContext(connection) as captured:
+        record_purchase(store=store, order_id="2", amount="450.00", member=member)
+    assert _window_sums(captured) == 1  # lifetime reached 500: the window is counted
+    member.refresh_from_db()
+    assert member.tier.code == "silver"
+
+
+def test_old_points_in_the_lifetime_total_do_not_promote(store, scale, member, ladder):
+    """Lifetime points above the threshold only make the window count: it decides."""
+    programme(tier_window_days=30, points_validity_days=800)
+    long_ago = timezone.now() - timedelta(days=200)
+    record_purchase(store=store, order_id="old", amount="1400.00", member=member,
+                    occurred_at=long_ago, now=long_ago)
+    tiers.reevaluate_tier(member_id=member.pk)  # the window moved on: back to bronze
+    member.refresh_from_db()
+    assert member.tier.code == "bronze" and member.lifetime_earned >= 500
+
+    with CaptureQueriesContext(connection) as captured:
+        record_purchase(store=store, order_id="new", amount="200.00", member=member)
+    assert _window_sums(captured) == 1
+    member.refresh_from_db()
+    assert member.tier.code == "bronze"  # 200 in the window, whatever the lifetime
+
+
+def test_no_window_sum_at_the_top_tier(store, scale, member, ladder):
+    record_purchase(store=store, order_id="1", amount="1600.00", member=member)
+    member.refresh_from_db()
+    assert member.tier.code == "gold"
+    with CaptureQueriesContext(connection) as captured:
+        record_purchase(store=store, order_id="2", amount="10.00", member=member)
+    assert _window_sums(captured) == 0
