@@ -35,8 +35,7 @@ def lock_member(member_id: int, *, follow_merges: bool = True) -> Member:
     seen = set()
     while True:
         try:
-            member = (Member.objects.select_for_update(of=("self",))
-                      .select_related("tier").get(pk=member_id))
+            member = Member.objects.select_for_update().get(pk=member_id)
         except Member.DoesNotExist:
             raise NotFound(fields={"member_id": member_id}) from None
         if member.status == Member.Status.MERGED and follow_merges and member.merged_into_id:
@@ -47,7 +46,23 @@ def lock_member(member_id: int, *, follow_merges: bool = True) -> Member:
             continue
         if not member.is_active:
             raise MemberClosed(fields={"member_id": member.pk})
+        _attach_tier(member)
         return member
+
+
+def _attach_tier(member: Member) -> None:
+    """Give the member its tier from the configuration cache rather than a join.
+
+    Tiers are read on every purchase (multiplier, promotion) and change rarely; the
+    cache drops them when one is saved. A tier missing from it loads lazily as usual.
+    """
+    if member.tier_id is None:
+        return
+    from loyalty.services.tiers import all_tiers
+
+    tier = next((tier for tier in all_tiers() if tier.pk == member.tier_id), None)
+    if tier is not None:
+        Member.tier.field.set_cached_value(member, tier)
 
 
 def _is_points(value) -> bool:
