@@ -42,10 +42,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import cpu  # noqa: E402
 from bench.scale import ThrowawayDatabase, create_members, say, set_up_programme  # noqa: E402
 
 LUA = ROOT / "bench" / "wrk" / "api.lua"
@@ -206,7 +208,8 @@ def count_queries(seeded: dict, sample: int) -> dict[str, float]:
 class Server:
     """gunicorn serving bench.settings (the project plus the baselines) on loopback."""
 
-    def __init__(self, args, probe_path: str):
+    def __init__(self, args, probe_path: str, *, local_database: bool):
+        self.local_database = local_database  # its processes are counted in CPU figures
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         worker_class = "gthread" if args.threads > 1 else "sync"
@@ -250,7 +253,9 @@ def load(wrk: str, server: Server, seeded: dict, *, mode: str, connections: int,
     command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                "-s", str(LUA), server.base, "--", mode, str(seeded["first_id"]),
                str(seeded["last_id"]), run, seeded["key"]]
+    before = cpu.sample()
     done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    after = cpu.sample()
     line = next((line for line in done.stdout.splitlines() if line.startswith("BENCH_RESULT ")),
                 None)
     if done.returncode != 0 or line is None:
@@ -266,10 +271,18 @@ def load(wrk: str, server: Server, seeded: dict, *, mode: str, connections: int,
         "non_2xx": errors["status"],
         "socket_errors": errors["connect"] + errors["read"] + errors["write"]
         + errors["timeout"],
+        "cpu_ms": cpu.per_request_ms(before, after, requests=raw["requests"],
+                                     app_group=server.process.pid,
+                                     local_database=server.local_database),
     }
 
 
 # --- The run ----------------------------------------------------------------------------
+
+
+def cpu_text(cpu_ms: dict) -> str:
+    database = "n/a" if cpu_ms["database"] is None else f"{cpu_ms['database']:.2f}"
+    return f"app {cpu_ms['app']:.2f}, PostgreSQL {database}, wrk {cpu_ms['load']:.2f}"
 
 
 def run(args) -> dict:
@@ -285,7 +298,9 @@ def run(args) -> dict:
 
     rows = []
     probe = f"/bench/baseline/members/{seeded['first_id']}/"
-    with Server(args, probe) as server:
+    host = urlsplit(os.environ["DATABASE_URL"]).hostname or ""
+    local = host in ("", "127.0.0.1", "localhost", "::1") or host.startswith("/")
+    with Server(args, probe, local_database=local) as server:
         say(f"  serving on {server.base} ({server.description}); load: {wrk_version}, "
             f"{args.wrk_threads} threads, {args.duration} s a run")
         tag = f"W{os.getpid()}"
@@ -301,7 +316,8 @@ def run(args) -> dict:
                     rows.append(row)
                     say(f"    {each:<15} c={connections_count:<3} "
                         f"{row['per_second']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  "
-                        f"p99 {row['p99_ms']:6.1f} ms  non-2xx {row['non_2xx']}")
+                        f"p99 {row['p99_ms']:6.1f} ms  non-2xx {row['non_2xx']}  "
+                        f"CPU ms/request: {cpu_text(row['cpu_ms'])}")
 
     return {"members": args.members, "rules": seeded["rules"],
             "postgresql": seeded["postgresql"], "server": server.description,
@@ -362,6 +378,26 @@ def print_table(results: dict) -> None:
             f"{results['queries'][row['mode']]:>7.1f} "
             f"{row['non_2xx'] + row['socket_errors']:>7} | {shown}")
     say("-" * 112)
+    say("")
+    say(f"{'CPU per request, ms':<34} {'conns':>5} {'app':>7} {'PgSQL':>7} {'wrk':>7} "
+        f"{'total':>7} | {'× baseline total':>17}")
+    say("-" * 93)
+    totals = {}
+    for row in results["table"]:
+        cpu_ms = row["cpu_ms"]
+        total = cpu_ms["app"] + (cpu_ms["database"] or 0) + cpu_ms["load"]
+        totals[(row["mode"], row["connections"])] = total
+        baseline_mode = next((b for _l, m, b in ENDPOINTS if m == row["mode"]), None)
+        base = totals.get((baseline_mode, row["connections"]))
+        database = "n/a" if cpu_ms["database"] is None else f"{cpu_ms['database']:.2f}"
+        say(f"{labels[row['mode']]:<34} {row['connections']:>5} {cpu_ms['app']:>7.2f} "
+            f"{database:>7} {cpu_ms['load']:>7.2f} {total:>7.2f} | "
+            f"{(total / base if base else 1.0):>17.2f}")
+    say("-" * 93)
+    say(f"On {os.cpu_count()} CPUs shared by all three, throughput is at most "
+        f"{os.cpu_count()} x 1000 / total req/s, and with a closed loop of c connections "
+        f"the mean latency is c / throughput (Little's law).")
+    say("")
     for target in results["targets"]:
         say(f"{'met    ' if target['met'] else 'NOT MET'}  {target['target']}: "
             f"{target['value']}")

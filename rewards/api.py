@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from loyalty.api.idempotency import idempotent
-from loyalty.api.serializers import page_of
+from loyalty.api.serializers import page_of, represent
 from loyalty.api.views import IDEMPOTENCY_HEADER, ApiView, errors
 from rewards import services
 from rewards.models import Reward
@@ -100,7 +100,7 @@ class RewardListView(ApiView):
             "reason": reason,
         } for reward, reason in services.catalogue_for(member=member, store=self.caller.store)]
         return Response({"count": len(rows), "next": None, "previous": None,
-                         "results": RewardSerializer(rows, many=True).data})
+                         "results": represent(RewardSerializer, rows, many=True)})
 
 
 def voucher_payload(voucher) -> dict:
@@ -124,11 +124,11 @@ class RedemptionView(ApiView):
         redemption = services.redeem_reward(
             member=member, reward_id=data["reward_id"], redemption_id=data["redemption_id"],
             store=self.caller.store, by=self.caller.user).obj
-        return Response(RedemptionSerializer({
+        return Response(represent(RedemptionSerializer, {
             "id": redemption.pk, "redemption_id": redemption.redemption_id,
             "points_spent": redemption.points_spent, "balance": redemption.balance_after,
             "voucher": voucher_payload(redemption.voucher),
-        }).data, status=status.HTTP_201_CREATED)
+        }), status=status.HTTP_201_CREATED)
 
 
 class VoucherValidateView(ApiView):
@@ -143,9 +143,9 @@ class VoucherValidateView(ApiView):
         data = self.valid(ValidateSerializer)
         voucher, discount = services.validate_voucher(
             code=code, order_amount=data.get("order_amount"), store=self.caller.store)
-        return Response(ValidationResultSerializer({
+        return Response(represent(ValidationResultSerializer, {
             **voucher_payload(voucher), "discount": discount, "member_id": voucher.member_id,
-        }).data)
+        }))
 
 
 class VoucherRedeemView(ApiView):
@@ -161,10 +161,10 @@ class VoucherRedeemView(ApiView):
         data = self.valid(VoucherRedeemSerializer)
         voucher = services.redeem_voucher(code=code, order_id=data["order_id"],
                                           store=self.caller.store).obj
-        return Response(VoucherUseSerializer({
+        return Response(represent(VoucherUseSerializer, {
             "code": voucher.formatted_code, "status": voucher.status,
             "order_id": voucher.used_order_id, "member_id": voucher.member_id,
             "used_at": voucher.used_at,
-        }).data)
+        }))
 
 

@@ -1,6 +1,8 @@
 """Input serializers check the shape of a request; output serializers describe the
 response (and the schema). Business rules live in the services."""
 
+import functools
+
 from rest_framework import serializers
 
 from loyalty.models import PointsEntry
@@ -8,6 +10,27 @@ from loyalty.models import PointsEntry
 TRANSACTION_KINDS = PointsEntry.Kind.values
 
 # --- shared ---------------------------------------------------------------------------
+
+
+@functools.cache
+def _bound(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    serializer = serializer_class()
+    serializer.fields  # noqa: B018 - built and bound once; afterwards only read
+    return serializer
+
+
+def represent(serializer_class: type[serializers.Serializer], value, *, many: bool = False):
+    """What `serializer_class(value, many=many).data` gives, for a JSON response.
+
+    DRF deep-copies a serializer's declared fields, nested ones included, for each
+    instance: about half a millisecond per response here. An output serializer
+    only reads its fields in to_representation, so one bound instance per class
+    serves every response (and every thread).
+    """
+    serializer = _bound(serializer_class)
+    if many:
+        return [serializer.to_representation(item) for item in value]
+    return serializer.to_representation(value)
 
 
 class ErrorDetailSerializer(serializers.Serializer):

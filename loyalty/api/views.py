@@ -71,8 +71,8 @@ class MemberListView(ApiView):
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(found.order_by("pk").distinct(), request, view=self)
         return paginator.get_paginated_response(
-            s.MemberSerializer(selectors.member_payloads(page, store=self.caller.store),
-                               many=True).data)
+            s.represent(s.MemberSerializer,
+                        selectors.member_payloads(page, store=self.caller.store), many=True))
 
     @extend_schema(operation_id="members_create", request=s.MemberCreateSerializer,
                    parameters=[IDEMPOTENCY_HEADER],
@@ -83,7 +83,7 @@ class MemberListView(ApiView):
         member = members.create_member(store=self.caller.store, **data)
         member = selectors.active_member(member.pk)
         payload = selectors.member_payloads([member], store=self.caller.store)[0]
-        return Response(s.MemberSerializer(payload).data, status=status.HTTP_201_CREATED)
+        return Response(s.represent(s.MemberSerializer, payload), status=status.HTTP_201_CREATED)
 
 
 class MemberDetailView(ApiView):
@@ -94,7 +94,7 @@ class MemberDetailView(ApiView):
     def get(self, request, member_id: int):
         member = self.member_or_404(member_id)
         payload = selectors.member_payloads([member], store=self.caller.store)[0]
-        return Response(s.MemberSerializer(payload).data)
+        return Response(s.represent(s.MemberSerializer, payload))
 
 
 class MemberTransactionsView(generics.GenericAPIView, ApiView):
@@ -111,7 +111,7 @@ class MemberTransactionsView(generics.GenericAPIView, ApiView):
                  "reason": e.reason, "reference": e.reference, "created_at": e.created_at,
                  "expires_at": getattr(getattr(e, "lot", None), "expires_at", None)}
                 for e in page]
-        return self.get_paginated_response(s.TransactionSerializer(rows, many=True).data)
+        return self.get_paginated_response(s.represent(s.TransactionSerializer, rows, many=True))
 
 
 class MemberMergeView(ApiView):
@@ -128,7 +128,7 @@ class MemberMergeView(ApiView):
                                          reason=f"API ({self.caller.store.code})")
         survivor = selectors.active_member(survivor.pk)
         payload = selectors.member_payloads([survivor], store=self.caller.store)[0]
-        return Response(s.MemberSerializer(payload).data)
+        return Response(s.represent(s.MemberSerializer, payload))
 
 
 # --- purchases --------------------------------------------------------------------------
@@ -175,7 +175,7 @@ class PurchaseView(ApiView):
             occurred_at=data.get("occurred_at"))
         purchase = recorded.obj
         purchase.store = self.caller.store
-        return Response(s.PurchaseSerializer(purchase_payload(purchase)).data,
+        return Response(s.represent(s.PurchaseSerializer, purchase_payload(purchase)),
                         status=status.HTTP_201_CREATED)
 
 
@@ -194,10 +194,10 @@ class RefundView(ApiView):
         refund = purchases.record_refund(
             purchase=purchase, refund_id=data["refund_id"], amount=data["amount"],
             items=[dict(item) for item in data.get("items", [])], by=self.caller.user).obj
-        return Response(s.RefundSerializer({
+        return Response(s.represent(s.RefundSerializer, {
             "id": refund.pk, "refund_id": refund.refund_id, "amount": refund.amount,
             "points_reversed": refund.points_reversed, "balance": refund.balance_after,
-        }).data, status=status.HTTP_201_CREATED)
+        }), status=status.HTTP_201_CREATED)
 
 
 # --- actions, cards, programme ------------------------------------------------------------
@@ -218,11 +218,11 @@ class EventView(ApiView):
         event = actions.record_action(member=member, event_type=data["type"],
                                       event_id=data["event_id"], store=self.caller.store,
                                       occurred_at=data.get("occurred_at")).obj
-        return Response(s.EventSerializer({
+        return Response(s.represent(s.EventSerializer, {
             "id": event.pk, "event_id": event.event_id, "type": event.rule.event_type,
             "points_earned": event.points_earned, "balance": event.balance_after,
             "limited": event.limited,
-        }).data, status=status.HTTP_201_CREATED)
+        }), status=status.HTTP_201_CREATED)
 
 
 class CardResolveView(ApiView):
@@ -238,12 +238,12 @@ class CardResolveView(ApiView):
         member = selectors.active_member(card.member_id)
         if member is None:
             raise NotFound(fields={"token": "no active member holds this card"})
-        return Response(s.CardMemberSerializer({
+        return Response(s.represent(s.CardMemberSerializer, {
             "member_id": member.pk, "card_number": card.number,
             "first_name": member.first_name,
             "tier": {"code": member.tier.code, "name": member.tier.name} if member.tier else None,
             "balance": member.balance,
-        }).data)
+        }))
 
 
 class ProgrammeView(ApiView):
@@ -253,7 +253,7 @@ class ProgrammeView(ApiView):
                    responses={200: s.ProgrammeSerializer, **errors()})
     def get(self, request):
         programme = Programme.load()
-        return Response(s.ProgrammeSerializer({
+        return Response(s.represent(s.ProgrammeSerializer, {
             "name": programme.name, "currency": programme.currency,
             "earning": selectors.describe_scale(),
             "tiers": [{"code": t.code, "name": t.name, "threshold": t.threshold,
@@ -262,6 +262,6 @@ class ProgrammeView(ApiView):
             "tier_basis": programme.tier_basis, "tier_window_days": programme.tier_window_days,
             "return_window_days": programme.return_window_days,
             "points_validity_days": programme.points_validity_days,
-        }).data)
+        }))
 
 
