@@ -40,9 +40,7 @@ class ApiView(APIView):
         return member
 
     def valid(self, serializer_class):
-        serializer = serializer_class(data=self.request.data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return s.validate(serializer_class, self.request.data)
 
 
 # --- members --------------------------------------------------------------------------
