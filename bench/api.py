@@ -19,8 +19,10 @@
   4. loads each with wrk (bench/wrk/api.lua), at 16 and then 64 connections:
      POST /api/v1/purchases/ (a new order_id each time, a random member, 3 items)
      against the baseline write, GET /api/v1/members/{id}/ against the baseline
-     read; and prints requests per second, p50 and p99, each also as a ratio to
-     its baseline, and whether the targets are met.
+     read, each right after its baseline, for --rounds rounds; and prints the
+     median round's requests per second, p50, p99 and CPU per request (app,
+     PostgreSQL, wrk), the median of the rounds' ratios to the baseline, and
+     whether the targets are met.
 
 Targets (from the issue): at 16 connections, purchases at >= 50% of the
 baseline's throughput with p99 <= 50 ms; a member read in <= 3 queries.
@@ -31,12 +33,14 @@ The exit status is 0 whatever the figures (they are for reading), unless
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -71,6 +75,9 @@ def parse_args(argv=None):
                         help="members to seed (default 2000)")
     parser.add_argument("--duration", type=int, default=10,
                         help="seconds of load per measured run (default 10)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measured runs of each endpoint and its baseline, taken in "
+                             "turn; the median is shown (default 3)")
     parser.add_argument("--warmup", type=int, default=2,
                         help="seconds of unmeasured load per endpoint first (default 2)")
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64],
@@ -308,43 +315,57 @@ def run(args) -> dict:
             load(wrk, server, seeded, mode=mode, connections=min(args.connections),
                  seconds=args.warmup, threads=args.wrk_threads, run=f"{tag}-warm")
         for connections_count in args.connections:
-            for _label, mode, baseline_mode in ENDPOINTS:
+            # Each endpoint right after its baseline, round after round: what else the
+            # machine does drifts over minutes, and a pair taken together shares it.
+            for turn, (_label, mode, baseline_mode) in itertools.product(
+                    range(args.rounds), ENDPOINTS):
                 for each in (baseline_mode, mode):
                     row = load(wrk, server, seeded, mode=each, connections=connections_count,
                                seconds=args.duration, threads=args.wrk_threads,
-                               run=f"{tag}-{connections_count}")
-                    rows.append(row)
-                    say(f"    {each:<15} c={connections_count:<3} "
+                               run=f"{tag}-{connections_count}-{turn}")
+                    rows.append({**row, "round": turn})
+                    say(f"    {each:<15} c={connections_count:<3} round {turn + 1} "
                         f"{row['per_second']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  "
                         f"p99 {row['p99_ms']:6.1f} ms  non-2xx {row['non_2xx']}  "
                         f"CPU ms/request: {cpu_text(row['cpu_ms'])}")
 
     return {"members": args.members, "rules": seeded["rules"],
             "postgresql": seeded["postgresql"], "server": server.description,
-            "wrk": f"{wrk_version}, {args.wrk_threads} threads, {args.duration} s a run",
+            "wrk": f"{wrk_version}, {args.wrk_threads} threads, {args.duration} s a run, "
+                   f"{args.rounds} rounds (medians shown)",
             "queries": {mode: round(n, 2) for mode, n in queries.items()},
             "runs": rows}
 
 
 def assess(results: dict) -> list[dict]:
-    """Each run beside its baseline at the same connection count, and the targets."""
-    by_key = {(row["mode"], row["connections"]): row for row in results["runs"]}
-    table = []
+    """Each endpoint beside its baseline at the same connection count, and the targets.
+
+    A row is the median round by throughput (its latencies and CPU figures are that
+    round's); a ratio is the median of the ratios of the rounds, each taken against
+    the baseline run just before it.
+    """
+    by_key: dict[tuple, list[dict]] = {}
     for row in results["runs"]:
-        baseline_mode = next((b for _l, m, b in ENDPOINTS if m == row["mode"]), None)
-        base = by_key.get((baseline_mode, row["connections"])) if baseline_mode else None
+        by_key.setdefault((row["mode"], row["connections"]), []).append(row)
+    table = []
+    for (mode, connections), runs in by_key.items():
+        row = sorted(runs, key=lambda run: run["per_second"])[(len(runs) - 1) // 2]
+        baseline_mode = next((b for _l, m, b in ENDPOINTS if m == mode), None)
+        bases = {run["round"]: run for run in by_key.get((baseline_mode, connections), [])}
+        pairs = [(run, bases[run["round"]]) for run in runs if run["round"] in bases]
         ratios = None
-        if base:
-            ratios = {"per_second": row["per_second"] / base["per_second"],
-                      "p50": row["p50_ms"] / base["p50_ms"],
-                      "p99": row["p99_ms"] / base["p99_ms"]}
-        table.append({**row, "ratios": ratios})
+        if pairs:
+            ratios = {name: statistics.median(run[key] / base[key] for run, base in pairs)
+                      for name, key in (("per_second", "per_second"), ("p50", "p50_ms"),
+                                        ("p99", "p99_ms"))}
+        table.append({**row, "ratios": ratios,
+                      "rounds_per_second": [round(run["per_second"]) for run in runs]})
     results["table"] = table
-    purchase = by_key.get(("purchase", TARGET_CONNECTIONS))
-    baseline = by_key.get(("baseline-write", TARGET_CONNECTIONS))
+    rows = {(row["mode"], row["connections"]): row for row in table}
+    purchase = rows.get(("purchase", TARGET_CONNECTIONS))
     targets = []
-    if purchase and baseline:
-        ratio = purchase["per_second"] / baseline["per_second"]
+    if purchase and purchase["ratios"]:
+        ratio = purchase["ratios"]["per_second"]
         targets.append({"target": f"purchases >= {TARGET_RATIO:.0%} of the baseline's "
                                   f"throughput at {TARGET_CONNECTIONS} connections",
                         "value": f"{ratio:.0%}", "met": ratio >= TARGET_RATIO})
