@@ -261,131 +261,113 @@ def lookup(request):
                    highlight=match.voucher)
 
 
-@staff_page
-@require_POST
-def purchase(request):
+def _member_action(request, form_class, act, *, form_kwargs=None, panel=None):
+    """The skeleton of the scan page's actions on a member.
+
+    The store posted (one the person acts for), the form checked, then
+    `act(store, form, member)` calls the service and answers; a domain error
+    is shown on the member's panel with its status. `panel(form)` gives what
+    the panel shows again (the purchase form, with what was typed).
+    """
     store = _posted_store(request)
     if store is None:
         return _needs_store(request)
-    form = forms.PurchaseForm(request.POST, currency=Programme.load().currency)
+    form = form_class(request.POST, **(form_kwargs or {}))
+    shown = panel(form) if panel else {}
     if not form.is_valid():
-        return _invalid_form(request, store, form, _posted_member_id(request),
-                             purchase_form=form)
+        return _invalid_form(request, store, form, _posted_member_id(request), **shown)
     try:
-        member = _member(form)
-        recorded = purchases.record_purchase(store=store, order_id=form.order_reference(),
-                                             amount=form.cleaned_data["amount"], member=member)
+        return act(store, form, _member(form))
     except DomainError as error:
         return respond(request, store, member=selectors.active_member(
             form.cleaned_data["member"]), kind="error", message=error_message(error),
-            status=error.status, purchase_form=form)
-    bought = recorded.obj
-    pending = purchases.points_status(bought) == "pending"
-    values = {"points": bought.points_earned, "amount": bought.amount,
-              "currency": Programme.load().currency, "order": bought.order_id}
-    if not recorded.created:
-        message = _("Already recorded: purchase %(order)s of %(amount)s %(currency)s, "
-                    "+%(points)s points. Nothing was added twice.") % values
-    elif pending:
-        message = _("Purchase of %(amount)s %(currency)s recorded: +%(points)s points, "
-                    "pending until the return window ends.") % values
-    else:
-        message = _("Purchase of %(amount)s %(currency)s recorded: +%(points)s points.") % values
-    return respond(request, store, member=bought.member, message=message, result={
-        "points": bought.points_earned, "pending": pending, "created": recorded.created})
+            status=error.status, **shown)
+
+
+@staff_page
+@require_POST
+def purchase(request):
+    currency = Programme.load().currency
+
+    def act(store, form, member):
+        recorded = purchases.record_purchase(store=store, order_id=form.order_reference(),
+                                             amount=form.cleaned_data["amount"], member=member)
+        bought = recorded.obj
+        pending = purchases.points_status(bought) == "pending"
+        values = {"points": bought.points_earned, "amount": bought.amount,
+                  "currency": currency, "order": bought.order_id}
+        if not recorded.created:
+            message = _("Already recorded: purchase %(order)s of %(amount)s %(currency)s, "
+                        "+%(points)s points. Nothing was added twice.") % values
+        elif pending:
+            message = _("Purchase of %(amount)s %(currency)s recorded: +%(points)s points, "
+                        "pending until the return window ends.") % values
+        else:
+            message = _("Purchase of %(amount)s %(currency)s recorded: "
+                        "+%(points)s points.") % values
+        return respond(request, store, member=bought.member, message=message, result={
+            "points": bought.points_earned, "pending": pending, "created": recorded.created})
+
+    return _member_action(request, forms.PurchaseForm, act, form_kwargs={"currency": currency},
+                          panel=lambda form: {"purchase_form": form})
 
 
 @staff_page
 @require_POST
 def redeem_reward(request):
-    store = _posted_store(request)
-    if store is None:
-        return _needs_store(request)
-    form = forms.RewardForm(request.POST)
-    if not form.is_valid():
-        return _invalid_form(request, store, form, _posted_member_id(request))
-    try:
-        member = _member(form)
+    def act(store, form, member):
         redemption = rewards.redeem_reward(
             member=member, reward_id=form.cleaned_data["reward"],
             redemption_id=form.cleaned_data["redemption_id"], store=store,
             by=request.user).obj
-    except DomainError as error:
-        return respond(request, store, member=selectors.active_member(
-            form.cleaned_data["member"]), kind="error", message=error_message(error),
-            status=error.status)
-    voucher = redemption.voucher
-    message = _("%(reward)s: %(points)s points spent. Voucher %(code)s is ready to use.") % {
-        "reward": redemption.reward.display_name, "points": redemption.points_spent,
-        "code": voucher.formatted_code}
-    return respond(request, store, member=member, message=message, highlight=voucher)
+        voucher = redemption.voucher
+        message = _("%(reward)s: %(points)s points spent. Voucher %(code)s is ready to "
+                    "use.") % {"reward": redemption.reward.display_name,
+                               "points": redemption.points_spent,
+                               "code": voucher.formatted_code}
+        return respond(request, store, member=member, message=message, highlight=voucher)
+
+    return _member_action(request, forms.RewardForm, act)
 
 
 @staff_page
 @require_POST
 def redeem_voucher(request):
-    store = _posted_store(request)
-    if store is None:
-        return _needs_store(request)
-    form = forms.VoucherForm(request.POST)
-    if not form.is_valid():
-        return _invalid_form(request, store, form, _posted_member_id(request))
-    try:
-        member = _member(form)
+    def act(store, form, member):
         voucher = rewards.find_voucher(form.cleaned_data["code"])
         if voucher.member_id != member.pk:
             raise NotFound(_("This voucher belongs to another member."))
         voucher = rewards.redeem_voucher(code=voucher.code,
                                          order_id=form.cleaned_data["order_id"],
                                          store=store).obj
-    except DomainError as error:
-        return respond(request, store, member=selectors.active_member(
-            form.cleaned_data["member"]), kind="error", message=error_message(error),
-            status=error.status)
-    message = _("Voucher %(code)s used: %(reward)s.") % {
-        "code": voucher.formatted_code, "reward": voucher.reward.display_name}
-    return respond(request, store, member=member, message=message)
+        return respond(request, store, member=member, message=_(
+            "Voucher %(code)s used: %(reward)s.") % {
+                "code": voucher.formatted_code, "reward": voucher.reward.display_name})
+
+    return _member_action(request, forms.VoucherForm, act)
 
 
 @staff_page
 @require_POST
 def block_card(request):
-    store = _posted_store(request)
-    if store is None:
-        return _needs_store(request)
-    form = forms.BlockCardForm(request.POST)
-    if not form.is_valid():
-        return _invalid_form(request, store, form, _posted_member_id(request))
-    try:
-        member = _member(form)
+    def act(store, form, member):
         card = cards.block_member_card(card_id=form.cleaned_data["card"], member_id=member.pk)
-    except DomainError as error:
-        return respond(request, store, member=selectors.active_member(
-            form.cleaned_data["member"]), kind="error", message=error_message(error),
-            status=error.status)
-    return respond(request, store, member=member, message=_(
-        "Card %(number)s is blocked: it can no longer be used.") % {"number": card.number})
+        return respond(request, store, member=member, message=_(
+            "Card %(number)s is blocked: it can no longer be used.") % {"number": card.number})
+
+    return _member_action(request, forms.BlockCardForm, act)
 
 
 @staff_page
 @require_POST
 def link_card(request):
-    store = _posted_store(request)
-    if store is None:
-        return _needs_store(request)
-    form = forms.LinkCardForm(request.POST)
-    if not form.is_valid():
-        return _invalid_form(request, store, form, _posted_member_id(request))
-    try:
-        member = _member(form)
+    def act(store, form, member):
         card = cards.issue_card(member_id=member.pk, number=form.cleaned_data["number"],
                                 store=store)
-    except DomainError as error:
-        return respond(request, store, member=selectors.active_member(
-            form.cleaned_data["member"]), kind="error", message=error_message(error),
-            status=error.status)
-    return respond(request, store, member=member, message=_(
-        "Card %(number)s is now linked to this member.") % {"number": card.number})
+        return respond(request, store, member=member, message=_(
+            "Card %(number)s is now linked to this member.") % {"number": card.number})
+
+    return _member_action(request, forms.LinkCardForm, act)
 
 
 # --- a plastic card for a new or known customer ---------------------------------------------
