@@ -415,9 +415,9 @@ def print_table(results: dict) -> None:
             f"{database:>7} {cpu_ms['load']:>7.2f} {total:>7.2f} | "
             f"{(total / base if base else 1.0):>17.2f}")
     say("-" * 93)
-    say(f"On {os.cpu_count()} CPUs shared by all three, throughput is at most "
-        f"{os.cpu_count()} x 1000 / total req/s, and with a closed loop of c connections "
-        f"the mean latency is c / throughput (Little's law).")
+    say(f"The {os.cpu_count()} CPUs are shared by all three: throughput is at most "
+        f"{os.cpu_count()} x 1000 / total requests a second, and with c connections each "
+        f"waiting for its answer, the mean latency is c / throughput (Little's law).")
     say("")
     for target in results["targets"]:
         say(f"{'met    ' if target['met'] else 'NOT MET'}  {target['target']}: "
