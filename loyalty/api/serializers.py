@@ -4,8 +4,6 @@ response (and the schema). Business rules live in the services."""
 import functools
 
 from rest_framework import serializers
-from rest_framework.exceptions import ErrorDetail
-from rest_framework.settings import api_settings
 
 from loyalty.models import PointsEntry
 
@@ -21,25 +19,6 @@ def _bound(serializer_class: type[serializers.Serializer]) -> serializers.Serial
     return serializer
 
 
-def validate(serializer_class: type[serializers.Serializer], data):
-    """What `serializer_class(data=data)` then `is_valid(raise_exception=True)` give:
-    the validated data, or the same ValidationError.
-
-    On the one bound instance too: validation keeps its state in locals (is_valid
-    is what stores results on the instance, and it is not used).
-    """
-    try:
-        return _bound(serializer_class).run_validation(data)
-    except serializers.ValidationError as exc:
-        detail = exc.detail
-        if (isinstance(detail, list) and len(detail) == 1
-                and getattr(detail[0], "code", None) == "null"):
-            # As Serializer.errors puts it: a null body is a non-field error.
-            detail = {api_settings.NON_FIELD_ERRORS_KEY: [
-                ErrorDetail("No data provided", code="null")]}
-        raise serializers.ValidationError(detail) from None
-
-
 def represent(serializer_class: type[serializers.Serializer], value, *, many: bool = False):
     """What `serializer_class(value, many=many).data` gives, for a JSON response.
 
@@ -47,6 +26,10 @@ def represent(serializer_class: type[serializers.Serializer], value, *, many: bo
     instance: about half a millisecond per response here. An output serializer
     only reads its fields in to_representation, so one bound instance per class
     serves every response (and every thread).
+
+    Not for input: a field's validators keep their error messages as DRF's
+    lazy_format, which caches its first rendering, so a shared field would answer
+    every later request in the language of the first one that failed.
     """
     serializer = _bound(serializer_class)
     if many:

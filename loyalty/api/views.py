@@ -40,7 +40,9 @@ class ApiView(APIView):
         return member
 
     def valid(self, serializer_class):
-        return s.validate(serializer_class, self.request.data)
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
 
 
 # --- members --------------------------------------------------------------------------
