@@ -70,17 +70,17 @@ def deliver_webhook(self, delivery_id: int) -> str:
     retry at once, nine times, inside the request that caused the event; so an
     eager failure is recorded as failed after its one attempt.
     """
-    from loyalty.services import webhooks
+    from loyalty.services import webhook_delivery
 
     try:
-        delivery = webhooks.deliver(delivery_id=delivery_id)
-    except webhooks.DeliveryFailed as exc:
+        delivery = webhook_delivery.deliver(delivery_id=delivery_id)
+    except webhook_delivery.DeliveryFailed as exc:
         retries = self.request.retries
         if self.request.is_eager or retries >= self.max_retries:
-            webhooks.give_up(delivery_id=delivery_id)
+            webhook_delivery.give_up(delivery_id=delivery_id)
             return "failed"
-        countdown = webhooks.retry_countdown(retries)
-        webhooks.schedule_retry(delivery_id=delivery_id, countdown=countdown)
+        countdown = webhook_delivery.retry_countdown(retries)
+        webhook_delivery.schedule_retry(delivery_id=delivery_id, countdown=countdown)
         raise self.retry(exc=exc, countdown=countdown) from exc
     return delivery.status if delivery is not None else "gone"
 
@@ -96,9 +96,9 @@ def notify_expiring_points() -> int:
 @shared_task(acks_late=True)
 def requeue_stalled_webhooks() -> int:
     """Every few minutes: queue again deliveries a broker outage left behind."""
-    from loyalty.services import webhooks
+    from loyalty.services import webhook_delivery
 
-    return webhooks.requeue_stalled()
+    return webhook_delivery.requeue_stalled()
 
 
 @shared_task(acks_late=True)

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.admin.base import ReadOnlyModelAdmin, admin_link, changelist_link
 from loyalty.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-from loyalty.services import webhooks
+from loyalty.services import webhook_delivery
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -63,7 +63,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def rotate_secret(self, request, queryset):
         endpoints = list(queryset)
         for endpoint in endpoints:
-            webhooks.rotate_secret(endpoint_id=endpoint.pk)
+            webhook_delivery.rotate_secret(endpoint_id=endpoint.pk)
             self.log_change(request, endpoint, gettext("Rotated the signing secret."))
         self.message_user(request, ngettext(
             "New secret for %(count)d endpoint: give it to the receiving system.",
@@ -113,7 +113,7 @@ class WebhookDeliveryAdmin(ReadOnlyModelAdmin):
     @admin.action(description=_("Retry now (failed deliveries)"), permissions=("retry",))
     def retry_now(self, request, queryset):
         selected = list(queryset.values_list("pk", flat=True))
-        queued = webhooks.requeue(delivery_ids=selected)
+        queued = webhook_delivery.requeue(delivery_ids=selected)
         skipped = len(selected) - queued
         if queued:
             self.message_user(request, ngettext(

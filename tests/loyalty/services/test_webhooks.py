@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-from loyalty.services import ledger, tiers, webhooks
+from loyalty.services import ledger, tiers, webhook_delivery, webhooks
 from loyalty.services.actions import record_action
 from loyalty.services.purchases import record_purchase
 from loyalty.tasks import deliver_webhook, notify_expiring_points
@@ -105,10 +105,10 @@ def test_a_receiver_verifies_the_signature_of_the_exact_body():
     now = timezone.now()
     timestamp = int(now.timestamp())
     body = b'{"event":"points.earned","data":{"points":40}}'
-    signature = "v1=" + webhooks.sign(secret="s3cret", timestamp=timestamp, body=body)
-    assert webhooks.verify_signature(secret="s3cret", timestamp=str(timestamp), body=body,
+    signature = "v1=" + webhook_delivery.sign(secret="s3cret", timestamp=timestamp, body=body)
+    assert webhook_delivery.verify_signature(secret="s3cret", timestamp=str(timestamp), body=body,
                                      signature=signature, now=now)
-    assert webhooks.verify_signature(secret="s3cret", timestamp=timestamp,
+    assert webhook_delivery.verify_signature(secret="s3cret", timestamp=timestamp,
                                      body=body.decode(), signature=f"v1=00, {signature}",
                                      now=now)
 
@@ -119,14 +119,14 @@ def test_a_tampered_request_fails_verification(change):
     timestamp = int(now.timestamp())
     body = b'{"data":{"points":40}}'
     request = {"secret": "s3cret", "timestamp": timestamp, "body": body,
-               "signature": "v1=" + webhooks.sign(secret="s3cret", timestamp=timestamp,
+               "signature": "v1=" + webhook_delivery.sign(secret="s3cret", timestamp=timestamp,
                                                   body=body)}
     request |= {"body": {"body": b'{"data":{"points":4000}}'},
                 "secret": {"secret": "other"},
                 "signature": {"signature": request["signature"].replace("v1=", "v0=")},
                 "timestamp": {"timestamp": timestamp + 1},
                 "garbage": {"timestamp": "yesterday"}}[change]
-    assert not webhooks.verify_signature(**request, now=now)
+    assert not webhook_delivery.verify_signature(**request, now=now)
 
 
 def test_an_old_or_future_timestamp_fails_even_with_a_good_signature():
@@ -134,17 +134,17 @@ def test_an_old_or_future_timestamp_fails_even_with_a_good_signature():
     body = b"{}"
     for age in (301, -301):
         timestamp = int(now.timestamp()) - age
-        signature = "v1=" + webhooks.sign(secret="k", timestamp=timestamp, body=body)
-        assert not webhooks.verify_signature(secret="k", timestamp=timestamp, body=body,
+        signature = "v1=" + webhook_delivery.sign(secret="k", timestamp=timestamp, body=body)
+        assert not webhook_delivery.verify_signature(secret="k", timestamp=timestamp, body=body,
                                              signature=signature, now=now)
-        assert webhooks.verify_signature(secret="k", timestamp=timestamp, body=body,
+        assert webhook_delivery.verify_signature(secret="k", timestamp=timestamp, body=body,
                                          signature=signature, now=now, tolerance=400)
 
 
 def test_each_endpoint_gets_its_own_secret_and_rotating_changes_it(store):
     first, second = endpoint_for(store), endpoint_for(store, url="https://b.example.com/")
     assert len(first.secret) >= 40 and first.secret != second.secret
-    new = webhooks.rotate_secret(endpoint_id=first.pk)
+    new = webhook_delivery.rotate_secret(endpoint_id=first.pk)
     first.refresh_from_db()
     assert first.secret == new != second.secret
 
@@ -400,11 +400,11 @@ def test_a_delivery_reaches_a_real_server_with_the_exact_signed_body(
     assert headers["X-Loyalty-Event"] == "points.earned"
     assert headers["X-Loyalty-Delivery"] == str(delivery.uuid)
     assert headers["X-Loyalty-Signature"].startswith("v1=")
-    assert webhooks.verify_signature(secret=endpoint.secret,
+    assert webhook_delivery.verify_signature(secret=endpoint.secret,
                                      timestamp=headers["X-Loyalty-Timestamp"],
                                      body=request["body"],
                                      signature=headers["X-Loyalty-Signature"])
-    assert not webhooks.verify_signature(secret=endpoint.secret,
+    assert not webhook_delivery.verify_signature(secret=endpoint.secret,
                                          timestamp=headers["X-Loyalty-Timestamp"],
                                          body=request["body"].replace(b"40", b"41"),
                                          signature=headers["X-Loyalty-Signature"])
@@ -464,7 +464,7 @@ def test_a_failed_attempt_is_recorded_and_retried_with_backoff(retries, countdow
             pytest.raises(Retry):
         run_as_worker(delivery.pk, retries=retries)
     assert retry.call_args.kwargs["countdown"] == countdown
-    assert isinstance(retry.call_args.kwargs["exc"], webhooks.DeliveryFailed)
+    assert isinstance(retry.call_args.kwargs["exc"], webhook_delivery.DeliveryFailed)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (Status.RETRYING, 1)
     assert delivery.last_attempt_at == now
@@ -472,7 +472,7 @@ def test_a_failed_attempt_is_recorded_and_retried_with_backoff(retries, countdow
 
 
 def test_the_backoff_is_capped_at_six_hours():
-    assert [webhooks.retry_countdown(n) for n in (0, 1, 2, 9, 10, 20)] == [
+    assert [webhook_delivery.retry_countdown(n) for n in (0, 1, 2, 9, 10, 20)] == [
         30, 60, 120, 15360, 6 * 3600, 6 * 3600]
 
 
@@ -519,7 +519,7 @@ def test_requeue_sends_failed_deliveries_again_and_only_those(
     WebhookDelivery.objects.filter(pk=delivered.pk).update(status=Status.DELIVERED)
     with mock.patch.object(deliver_webhook, "delay") as delay, \
             django_capture_on_commit_callbacks(execute=True):
-        assert webhooks.requeue(delivery_ids=[failed.pk, delivered.pk]) == 1
+        assert webhook_delivery.requeue(delivery_ids=[failed.pk, delivered.pk]) == 1
     delay.assert_called_once_with(failed.pk)
     failed.refresh_from_db()
     assert failed.status == Status.PENDING
@@ -609,15 +609,15 @@ def test_stalled_deliveries_are_queued_again_and_fresh_ones_are_left_alone(
     from django.utils import timezone
 
     from loyalty.models import WebhookDelivery, WebhookEndpoint
-    from loyalty.services import purchases, webhooks
+    from loyalty.services import purchases, webhook_delivery
 
     WebhookEndpoint.objects.create(store=store, url="http://127.0.0.1:9/none",
                                    events=["points.earned"])
     queued = []
-    monkeypatch.setattr(webhooks, "_enqueue", queued.append)
+    monkeypatch.setattr(webhook_delivery, "queue", queued.append)
     purchases.record_purchase(store=store, order_id="S1", amount="10.00", member=member)
     delivery = WebhookDelivery.objects.get()
-    assert webhooks.requeue_stalled() == 0
+    assert webhook_delivery.requeue_stalled() == 0
     later = timezone.now() + timedelta(minutes=20)
-    assert webhooks.requeue_stalled(now=later) == 1
+    assert webhook_delivery.requeue_stalled(now=later) == 1
     assert delivery.pk in queued
