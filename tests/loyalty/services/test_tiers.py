@@ -92,7 +92,11 @@ def test_staff_can_set_a_tier_and_it_is_in_the_history(member, ladder):
     assert member.tier_changes.first().reason == "manual"
 
 
-def _window_sums(captured) -> int:
+def _window_sums_of_purchase(store, member, order_id: str, amount: str) -> int:
+    """Record a purchase and refresh the member; how many window sums it ran."""
+    with CaptureQueriesContext(connection) as captured:
+        record_purchase(store=store, order_id=order_id, amount=amount, member=member)
+    member.refresh_from_db()
     return sum('SUM(' in q["sql"] and "loyalty_pointslot" in q["sql"]
                for q in captured.captured_queries)
 
@@ -102,16 +106,10 @@ def test_a_purchase_skips_the_window_sum_when_lifetime_points_cannot_reach_the_n
     record_purchase(store=store, order_id="0", amount="10.00", member=member)
     member.refresh_from_db()
     assert member.tier.code == "bronze"
-    with CaptureQueriesContext(connection) as captured:
-        record_purchase(store=store, order_id="1", amount="100.00", member=member)
-    assert _window_sums(captured) == 0
-    member.refresh_from_db()
+    assert _window_sums_of_purchase(store, member, "1", "100.00") == 0
     assert member.lifetime_earned == 110 and member.tier.code == "bronze"
-
-    with CaptureQueriesContext(connection) as captured:
-        record_purchase(store=store, order_id="2", amount="450.00", member=member)
-    assert _window_sums(captured) == 1  # lifetime reached 500: the window is counted
-    member.refresh_from_db()
+    # Lifetime reaches 500: the window is counted.
+    assert _window_sums_of_purchase(store, member, "2", "450.00") == 1
     assert member.tier.code == "silver"
 
 
@@ -124,11 +122,7 @@ def test_old_points_in_the_lifetime_total_do_not_promote(store, scale, member, l
     tiers.reevaluate_tier(member_id=member.pk)  # the window moved on: back to bronze
     member.refresh_from_db()
     assert member.tier.code == "bronze" and member.lifetime_earned >= 500
-
-    with CaptureQueriesContext(connection) as captured:
-        record_purchase(store=store, order_id="new", amount="200.00", member=member)
-    assert _window_sums(captured) == 1
-    member.refresh_from_db()
+    assert _window_sums_of_purchase(store, member, "new", "200.00") == 1
     assert member.tier.code == "bronze"  # 200 in the window, whatever the lifetime
 
 
@@ -136,6 +130,4 @@ def test_no_window_sum_at_the_top_tier(store, scale, member, ladder):
     record_purchase(store=store, order_id="1", amount="1600.00", member=member)
     member.refresh_from_db()
     assert member.tier.code == "gold"
-    with CaptureQueriesContext(connection) as captured:
-        record_purchase(store=store, order_id="2", amount="10.00", member=member)
-    assert _window_sums(captured) == 0
+    assert _window_sums_of_purchase(store, member, "2", "10.00") == 0
