@@ -57,8 +57,9 @@ def _change(member: Member, *, to: Tier | None, reason: str, value: Decimal, now
 def apply_promotion(member: Member, *, now: datetime, reason: str = TierChange.Reason.PROMOTION,
                     programme: Programme | None = None) -> Tier | None:
     """Move a locked member up if they now qualify for a higher tier. Never down."""
+    tiers = all_tiers()
     current_rank = member.tier.rank if member.tier else -1
-    higher = [tier.threshold for tier in all_tiers() if tier.rank > current_rank]
+    higher = [tier.threshold for tier in tiers if tier.rank > current_rank]
     if not higher:
         return member.tier  # no tier above (or none at all): nothing to count
     programme = programme or current_programme()
@@ -68,7 +69,7 @@ def apply_promotion(member: Member, *, now: datetime, reason: str = TierChange.R
         # refunds), so a lifetime below the next threshold cannot reach it: skip the sum.
         return member.tier
     value = qualifying_value(member=member, now=now, programme=programme)
-    target = tier_for(value, all_tiers())
+    target = tier_for(value, tiers)
     if target is not None and target.rank > current_rank:
         _change(member, to=target, reason=reason, value=value, now=now)
     return member.tier
