@@ -1,5 +1,17 @@
 from .api import ApiKey, IdempotencyRecord
 from .cards import Card
+from .imports import ImportJob
+from .insight import (
+    ClvFit,
+    InsightRun,
+    InsightSnapshot,
+    MemberInsight,
+    Segment,
+    SegmentPeriod,
+    SegmentRule,
+    Stage,
+    StagePeriod,
+)
 from .ledger import PointsEntry, PointsLot
 from .members import ConsentChange, ExternalId, Member, MemberMerge
 from .programme import Programme
@@ -11,7 +23,9 @@ from .webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "ApiKey", "IdempotencyRecord",
-    "ActionEvent", "ActionRule", "Card", "ConsentChange", "EarningRule", "ExternalId",
+    "ActionEvent", "ActionRule", "Card", "ClvFit", "ImportJob", "InsightRun",
+    "InsightSnapshot", "MemberInsight", "Segment", "SegmentPeriod", "SegmentRule", "Stage",
+    "StagePeriod", "ConsentChange", "EarningRule", "ExternalId",
     "Member", "MemberMerge", "Multiplier", "PointsEntry", "PointsLot", "Programme",
     "Purchase", "PurchaseItem", "Refund", "Store", "Tier", "TierChange",
     "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",

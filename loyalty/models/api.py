@@ -13,6 +13,7 @@ class ApiKey(AbstractAPIKey):
         PURCHASES_WRITE = "purchases:write", _("Record purchases and refunds")
         EVENTS_WRITE = "events:write", _("Report actions that earn points")
         REDEEM = "redeem", _("Redeem rewards and vouchers")
+        INSIGHT_READ = "insight:read", _("Read members' scores, segments and value")
 
     store = models.ForeignKey("loyalty.Store", on_delete=models.CASCADE, related_name="api_keys",
                               verbose_name=_("store"))

@@ -20,10 +20,11 @@ class PointsEntry(models.Model):
         ADJUST = "adjust", _("Adjustment")
         MERGE = "merge", _("Merge")
         CANCEL = "cancel", _("Cancellation")
+        MIGRATION = "migration", _("Opening balance from a previous programme")
 
     member = models.ForeignKey("loyalty.Member", on_delete=models.PROTECT,
                                related_name="entries", verbose_name=_("member"))
-    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     points = models.BigIntegerField(_("points"))
     balance_after = models.BigIntegerField(_("ledger total after"))
     lifetime_delta = models.BigIntegerField(default=0)

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -39,6 +41,44 @@ class Programme(models.Model):
     actions_qualify_for_tiers = models.BooleanField(
         _("action points count towards tiers"), default=False,
         help_text=_("If off, only points earned by purchases count towards tiers."))
+
+    # --- Insight: how customers are scored, staged and valued -------------------------
+    point_value = models.DecimalField(
+        _("value of one point"), max_digits=8, decimal_places=4, default=Decimal("0.0100"),
+        validators=[MinValueValidator(0)],
+        help_text=_("What one point costs the shop when redeemed, in the programme's "
+                    "currency: used for the points liability."))
+    rfm_window_days = models.PositiveIntegerField(
+        _("RFM window (days)"), default=365,
+        validators=[MinValueValidator(30), MaxValueValidator(3650)],
+        help_text=_("Frequency and monetary value count the purchases of this many days."))
+    new_customer_days = models.PositiveIntegerField(
+        _("a customer is new for (days)"), default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=_("After their first purchase."))
+    lapsed_after_days = models.PositiveIntegerField(
+        _("lapsed after (days without a purchase)"), default=365,
+        validators=[MinValueValidator(30), MaxValueValidator(3650)])
+    at_risk_gap_factor = models.DecimalField(
+        _("at risk after (× their usual gap)"), max_digits=4, decimal_places=2,
+        default=Decimal("2.00"), validators=[MinValueValidator(1)],
+        help_text=_("A repeat customer is at risk once the time since their last purchase "
+                    "passes their usual time between purchases times this factor."))
+    at_risk_p_alive = models.DecimalField(
+        _("at risk below this probability of being active"), max_digits=3, decimal_places=2,
+        default=Decimal("0.30"), validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text=_("From the lifetime value model, when it could be fitted."))
+    clv_horizon_months = models.PositiveSmallIntegerField(
+        _("lifetime value horizon (months)"), default=12,
+        validators=[MinValueValidator(1), MaxValueValidator(120)])
+    clv_monthly_discount = models.DecimalField(
+        _("monthly discount rate"), max_digits=5, decimal_places=4, default=Decimal("0.0100"),
+        validators=[MinValueValidator(0), MaxValueValidator(Decimal("0.5"))],
+        help_text=_("0.0100 = 1% a month: future spend is worth less than spend today."))
+    clv_min_repeat_customers = models.PositiveIntegerField(
+        _("fewest repeat customers to predict value"), default=200,
+        validators=[MinValueValidator(20)],
+        help_text=_("Below this, the model is not fitted and no prediction is shown."))
 
     class Meta:
         verbose_name = _("programme settings")

@@ -23,6 +23,8 @@ class WebhookEvent(models.TextChoices):
     POINTS_EARNED = "points.earned", _("Points earned")
     POINTS_EXPIRING = "points.expiring", _("Points expiring soon")
     VOUCHER_ISSUED = "voucher.issued", _("Voucher issued")
+    MEMBER_SEGMENT_CHANGED = "member.segment_changed", _("A member's segment changed")
+    MEMBER_STAGE_CHANGED = "member.stage_changed", _("A member's lifecycle stage changed")
 
 
 class WebhookEndpoint(models.Model):
