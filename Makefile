@@ -24,6 +24,7 @@ MANAGE := $(BIN)/python manage.py
 PYTEST_WORKERS ?= 0
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+BENCH_INSIGHT_ARGS ?=
 BENCH_API_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -35,16 +36,18 @@ ifeq ($(strip $(REDIS_URL)),)
 unexport REDIS_URL
 endif
 
-.PHONY: help install run test worker beat lint bench bench-api schemathesis messages \
-	compilemessages chromium clean distclean
+.PHONY: help install run test worker beat lint bench bench-insight bench-api schemathesis \
+	messages compilemessages chromium clean distclean
 
 help:
 	@echo "make run      install, migrate, load the demo programme and serve on http://$(HOST):$(PORT)/"
 	@echo "make test     install and run the whole test suite"
 	@echo "make worker   a Celery worker          make beat   the Celery beat scheduler"
 	@echo "make lint     ruff"
-	@echo "make bench    the scale benchmark (bench/scale.py), then the API benchmark (bench/api.py:"
-	@echo "              gunicorn on PostgreSQL, loaded with wrk; alone: make bench-api)"
+	@echo "make bench    the scale benchmark (bench/scale.py), the insight run on 1M members and"
+	@echo "              10M purchases (bench/insight.py, PostgreSQL; alone: make bench-insight),"
+	@echo "              then the API benchmark (bench/api.py: gunicorn on PostgreSQL, loaded with"
+	@echo "              wrk; alone: make bench-api)"
 	@echo "make schemathesis  fuzz the served API against its OpenAPI schema (.ci/schemathesis.sh)"
 	@echo "make messages update the French translation catalogue (locale/fr)"
 	@echo "make clean    remove caches and build leftovers (make distclean: also .venv and db.sqlite3)"
@@ -134,12 +137,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # The scale benchmark on a throwaway database (SQLite, or a new database on the PostgreSQL
-# server DATABASE_URL names), then the API benchmark: gunicorn on a throwaway PostgreSQL
-# database (on DATABASE_URL's server, else 127.0.0.1:5432), loaded by wrk (installed with
-# apt-get if missing). BENCH_ARGS go to the first, BENCH_API_ARGS to the second.
+# server DATABASE_URL names); the nightly insight run against a bare NTILE statement, on
+# 100k then 1M members built in a throwaway PostgreSQL database (on DATABASE_URL's server,
+# else 127.0.0.1:5432; BENCH_INSIGHT_ARGS="--quick" for a smoke test); then the API
+# benchmark: gunicorn on a throwaway PostgreSQL database (same server), loaded by wrk
+# (installed with apt-get if missing). BENCH_ARGS go to the first, BENCH_INSIGHT_ARGS to the
+# second, BENCH_API_ARGS to the third.
 bench: $(STAMP)
 	DJANGO_SETTINGS_MODULE=loyalty.settings $(BIN)/python bench/scale.py $(BENCH_ARGS)
+	$(BIN)/python bench/insight.py $(BENCH_INSIGHT_ARGS)
 	$(BIN)/python bench/api.py $(BENCH_API_ARGS)
+
+bench-insight: $(STAMP)
+	$(BIN)/python bench/insight.py $(BENCH_INSIGHT_ARGS)
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api.py $(BENCH_API_ARGS)
