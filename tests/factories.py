@@ -1,5 +1,6 @@
 """factory-boy factories for the whole suite."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
@@ -94,3 +95,61 @@ def programme(**fields) -> Programme:
         setattr(obj, key, value)
     obj.save()
     return obj
+
+
+# --- insight: rows the nightly run writes, made directly for the readers' tests -------------
+
+
+class MemberInsightFactory(factory.django.DjangoModelFactory):
+    """A member's insight row. Give `member`; scores and values default to a scored buyer."""
+
+    class Meta:
+        model = "loyalty.MemberInsight"
+
+    purchases = 3
+    historic_value = Decimal("120.00")
+    recency_days = 30
+    frequency = 3
+    monetary = Decimal("120.00")
+    r = 4
+    f = 3
+    m = 3
+    stage = "active"
+    computed_at = factory.LazyFunction(timezone.now)
+    first_purchase_at = factory.LazyAttribute(
+        lambda o: o.computed_at - timedelta(days=300) if o.purchases else None)
+    last_purchase_at = factory.LazyAttribute(
+        lambda o: o.computed_at - timedelta(days=o.recency_days)
+        if o.recency_days is not None else None)
+
+
+class InsightSnapshotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "loyalty.InsightSnapshot"
+
+    segment_code = ""
+    stage = "active"
+    members = 1
+
+
+class ClvFitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "loyalty.ClvFit"
+
+    fitted_at = factory.LazyFunction(timezone.now)
+    calibration_end = factory.LazyFunction(timezone.localdate)
+    status = "ok"
+    customers = 1000
+    repeat_customers = 400
+    sample_size = 1000
+    horizon_months = 12
+    monthly_discount = Decimal("0.0100")
+
+
+class InsightRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "loyalty.InsightRun"
+
+    started_at = factory.LazyFunction(timezone.now)
+    finished_at = factory.LazyAttribute(lambda o: o.started_at)
+
