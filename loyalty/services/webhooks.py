@@ -35,6 +35,20 @@ The body: `{"id": <delivery uuid>, "event": <name>, "created_at": <ISO 8601>,
   redemption_id, reward_id, reward_name, voucher: {code, kind, value,
   expires_at}, points_spent, balance, store}`, event key
   `f"voucher:{voucher.pk}"`.
+- `member.stage_changed` (the insight run, `services/insight/stages.py`):
+  `{member_id, card_number, from: stage|null, to: stage, at}`, the lifecycle
+  stages being prospect, new, active, loyal, at_risk, lapsed; `from` is null the
+  first time a member is staged; `at` is the run's time. Event key
+  `f"stage:{member_id}:{stage_period_id}"` (the period the member enters).
+- `member.segment_changed` (the insight run, `services/insight/segments.py`):
+  `{member_id, card_number, from: code|null, to: code|null, at}` with segment
+  codes (champions, loyal, ...); null is "no segment". Event key
+  `f"segment:{member_id}:{segment_period_id}"` for the period entered, or
+  `f"segment:{member_id}:left:{segment_period_id}"` (the period left) when the
+  member falls out of every segment.
+  Both go to every subscribed endpoint, like the other member-level events, and
+  are sent for changes only: the programme's first insight run, which stages and
+  segments everybody at once, sends none.
 """
 
 from __future__ import annotations
@@ -219,14 +233,36 @@ def _emit_expiring(groups: list[dict], *, endpoints: list[WebhookEndpoint], now)
     events = {f"expiring:{group['member_id']}:{group['day'].isoformat()}": {
         "member_id": group["member_id"], "card_number": group["member__card_number"],
         "points": group["points"], "expires_at": group["expires_at"]} for group in groups}
+    return emit_many(event=Event.POINTS_EXPIRING, payloads=events, endpoints=endpoints,
+                     now=now)
+
+
+def subscribers(event: str) -> list[WebhookEndpoint]:
+    """The active endpoints that receive a member-level `event` (none: nothing to build)."""
+    return _endpoints_for(event, None)
+
+
+def emit_many(*, event: str, payloads: dict[str, dict], now: datetime,
+              endpoints: list[WebhookEndpoint] | None = None) -> int:
+    """Record a member-level `event` for many causes at once: `payloads` by event key.
+
+    The batched form of `emit` for jobs over many members (a few hundred keys a
+    call): deliveries are created in bulk, once per (endpoint, event key) however
+    often it runs, and queued when the caller's transaction commits. `endpoints`
+    defaults to every active subscriber. Returns how many deliveries it created.
+    """
+    if event not in Event.values:
+        raise ValueError(f"unknown webhook event {event!r}")
+    endpoints = subscribers(event) if endpoints is None else endpoints
+    if not endpoints or not payloads:
+        return 0
+    payloads = {key[:120]: payload for key, payload in payloads.items()}
     with transaction.atomic():
         done = set(WebhookDelivery.objects
-                   .filter(event=Event.POINTS_EXPIRING, event_key__in=list(events),
-                           endpoint__in=endpoints)
+                   .filter(event=event, event_key__in=list(payloads), endpoint__in=endpoints)
                    .values_list("endpoint_id", "event_key"))
-        new = [_new_delivery(endpoint, event=Event.POINTS_EXPIRING, event_key=key,
-                             payload=payload, now=now)
-               for key, payload in events.items() for endpoint in endpoints
+        new = [_new_delivery(endpoint, event=event, event_key=key, payload=payload, now=now)
+               for key, payload in payloads.items() for endpoint in endpoints
                if (endpoint.pk, key) not in done]
         if not new:
             return 0

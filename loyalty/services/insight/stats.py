@@ -1,0 +1,160 @@
+"""Step one of the insight run: each active member's purchase figures and RFM scores.
+
+What counts as a purchase: one made at or before the run's `now` and not refunded
+in full. A purchase refunded in full is a return, not a visit: it counts in no
+figure (not in the purchase count, frequency, first or last purchase) and adds
+nothing to spend. A partly refunded one counts once, for its amount less what was
+refunded; so a refund always lowers the monetary value and never raises it.
+
+Per member (see `clock` for the days and windows, `rfm` for the scores):
+- first / last purchase, `purchases` (all time), `historic_value` (net spend to date),
+- `recency_days`: local days since the last purchase,
+- `frequency` / `monetary`: purchases and net spend within the RFM window
+  (Programme.rfm_window_days whole local days ending today), 0 for a customer
+  whose purchases are all older,
+- R, F, M as `rfm` defines them; all NULL for a member with no purchase.
+
+Members no longer active (merged into another, or deleted) have no insight: their
+rows are deleted and their open segment and stage periods closed, without a
+webhook (their history lives on in the survivor, who holds their purchases).
+
+On PostgreSQL this is one INSERT ... ON CONFLICT DO UPDATE over an aggregate of
+the purchases with window functions for the scores. Elsewhere (SQLite, in
+development) the same figures are computed in Python from one aggregate query and
+written in batches; `refresh(path=...)` lets a test run both on one database.
+"""
+
+# ruff: noqa: S608 - SQL built from model table names and fixed fragments; values are parameters
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Min, Q, Sum
+
+from loyalty.models import (
+    Member,
+    MemberInsight,
+    Programme,
+    Purchase,
+    SegmentPeriod,
+    Stage,
+    StagePeriod,
+)
+from loyalty.services.insight import rfm, sql
+from loyalty.services.insight.clock import Clock
+
+ACTIVE = Member.Status.ACTIVE.value
+# Written by this step; the stage, segment and value columns belong to the later steps.
+COLUMNS = ("first_purchase_at", "last_purchase_at", "purchases", "historic_value",
+           "recency_days", "frequency", "monetary", "r", "f", "m", "computed_at")
+BATCH = 1000
+
+
+def drop_inactive(*, now) -> int:
+    """Forget members merged or deleted since the last run; returns how many rows went."""
+    member, insight = sql.table(Member), sql.table(MemberInsight)
+    inactive = f"SELECT id FROM {member} WHERE status <> %s"
+    for period in (SegmentPeriod, StagePeriod):
+        sql.execute(f"UPDATE {sql.table(period)} SET left_at = %s "
+                    f"WHERE left_at IS NULL AND member_id IN ({inactive})", [now, ACTIVE])
+    return sql.execute(f"DELETE FROM {insight} WHERE member_id IN ({inactive})", [ACTIVE])
+
+
+def refresh(*, clock: Clock, programme: Programme, path: str | None = None) -> None:
+    """Write every active member's figures and scores ("sql" or "python"; default: by DB)."""
+    path = path or ("sql" if sql.is_postgres() else "python")
+    window_start = clock.window_start(programme.rfm_window_days)
+    if path == "sql":
+        _refresh_sql(clock=clock, window_start=window_start)
+    elif path == "python":
+        _refresh_python(clock=clock, window_start=window_start)
+    else:
+        raise ValueError(f"unknown path {path!r}")
+
+
+def _refresh_sql(*, clock: Clock, window_start) -> None:
+    purchase, member, insight = sql.table(Purchase), sql.table(Member), sql.table(MemberInsight)
+    r = rfm.score_sql("recency_days", higher_is_better=False)
+    f = rfm.score_sql("frequency", higher_is_better=True, partition="in_window")
+    m = rfm.score_sql("monetary", higher_is_better=True, partition="in_window")
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in COLUMNS)
+    statement = f"""
+        WITH customer AS (
+            SELECT p.member_id,
+                   MIN(p.occurred_at) AS first_purchase_at,
+                   MAX(p.occurred_at) AS last_purchase_at,
+                   COUNT(*) AS purchases,
+                   SUM(p.amount - p.refunded_amount) AS historic_value,
+                   COUNT(*) FILTER (WHERE p.occurred_at >= %s) AS frequency,
+                   COALESCE(SUM(p.amount - p.refunded_amount)
+                            FILTER (WHERE p.occurred_at >= %s), 0) AS monetary
+            FROM {purchase} p
+            WHERE p.occurred_at <= %s
+              AND (p.refunded_amount < p.amount OR p.refunded_amount = 0)
+            GROUP BY p.member_id
+        ), raw AS (
+            SELECT c.*,
+                   %s::date - (c.last_purchase_at AT TIME ZONE %s)::date AS recency_days,
+                   c.frequency > 0 AS in_window
+            FROM customer c JOIN {member} mb ON mb.id = c.member_id
+            WHERE mb.status = %s
+        ), scored AS (
+            SELECT raw.*, {r} AS r,
+                   CASE WHEN in_window THEN {f} ELSE 1 END AS f,
+                   CASE WHEN in_window THEN {m} ELSE 1 END AS m
+            FROM raw
+        )
+        INSERT INTO {insight} (member_id, {", ".join(COLUMNS)}, stage)
+        SELECT mb.id, s.first_purchase_at, s.last_purchase_at, COALESCE(s.purchases, 0),
+               COALESCE(s.historic_value, 0), s.recency_days, s.frequency, s.monetary,
+               s.r, s.f, s.m, %s, %s
+        FROM {member} mb LEFT JOIN scored s ON s.member_id = mb.id
+        WHERE mb.status = %s
+        ON CONFLICT (member_id) DO UPDATE SET {updates}
+    """
+    sql.execute(statement, [window_start, window_start, clock.now, clock.today, clock.tz_name,
+                            ACTIVE, clock.now, Stage.PROSPECT.value,
+                            ACTIVE])
+
+
+def customer_figures(*, clock: Clock, window_start) -> dict[int, dict]:
+    """The raw figures of each active customer, by member id (the Python path's input)."""
+    net = ExpressionWrapper(F("amount") - F("refunded_amount"),
+                            output_field=DecimalField(max_digits=14, decimal_places=2))
+    in_window = Q(occurred_at__gte=window_start)
+    rows = (Purchase.objects
+            .filter(Q(refunded_amount__lt=F("amount")) | Q(refunded_amount=0),
+                    occurred_at__lte=clock.now, member__status=ACTIVE)
+            .values("member_id")
+            .annotate(first_purchase_at=Min("occurred_at"), last_purchase_at=Max("occurred_at"),
+                      purchases=Count("id"), historic_value=Sum(net),
+                      frequency=Count("id", filter=in_window),
+                      monetary=Sum(net, filter=in_window))
+            .order_by())
+    figures = {}
+    for row in rows:
+        row["monetary"] = row["monetary"] or Decimal("0.00")
+        row["recency_days"] = clock.days_since(row["last_purchase_at"])
+        figures[row.pop("member_id")] = row
+    return figures
+
+
+def _refresh_python(*, clock: Clock, window_start) -> None:
+    figures = customer_figures(clock=clock, window_start=window_start)
+    r = rfm.scores({pk: row["recency_days"] for pk, row in figures.items()},
+                   higher_is_better=False)
+    bought = {pk: row for pk, row in figures.items() if row["frequency"] > 0}
+    f = rfm.scores({pk: row["frequency"] for pk, row in bought.items()}, higher_is_better=True)
+    m = rfm.scores({pk: row["monetary"] for pk, row in bought.items()}, higher_is_better=True)
+    rows = []
+    for pk in Member.objects.filter(status=ACTIVE).values_list("pk", flat=True).order_by("pk"):
+        row = figures.get(pk)
+        if row is None:
+            rows.append(MemberInsight(member_id=pk, purchases=0, historic_value=Decimal("0.00"),
+                                      computed_at=clock.now))
+            continue
+        rows.append(MemberInsight(member_id=pk, **row, r=r[pk], f=f.get(pk, 1), m=m.get(pk, 1),
+                                  computed_at=clock.now))
+    MemberInsight.objects.bulk_create(rows, batch_size=BATCH, update_conflicts=True,
+                                      unique_fields=["member"], update_fields=COLUMNS)
