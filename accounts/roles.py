@@ -42,3 +42,13 @@ def may_adjust_points(user) -> bool:
 def may_merge_members(user) -> bool:
     """A merge touches the whole programme's view of a person: programme admins only."""
     return user.is_authenticated and user.is_active and is_programme_admin(user)
+
+
+def may_see_insight(user) -> bool:
+    """The insight pages (scores, segments, lifetime value): programme admins and store
+    managers, never cashiers. Customers belong to the programme, not to a store, so a
+    manager sees the whole programme's figures. One query at most."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or StaffRole.objects.filter(
+        user=user, role__in=[StaffRole.Role.ADMIN, StaffRole.Role.MANAGER]).exists()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.staff import views
+from loyalty.staff import insight, views
 
 app_name = "staff"
 
@@ -17,4 +17,8 @@ urlpatterns = [
     path("scan/cards/block/", views.block_card, name="block-card"),
     path("scan/cards/link/", views.link_card, name="link-card"),
     path("cards/new/", views.issue_card, name="issue-card"),
+    path("insight/", insight.insight, name="insight"),
+    path("insight/members/", insight.members, name="insight-members"),
+    path("insight/members.csv", insight.members_csv, name="insight-members-csv"),
+    path("insight/<slug:figure>.csv", insight.figure_csv, name="insight-csv"),
 ]

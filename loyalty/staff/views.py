@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.roles import may_see_insight
 from loyalty import selectors
 from loyalty.models import Card, Member, Programme, Store
 from loyalty.services import cards, purchases
@@ -109,7 +110,8 @@ def _posted_store(request) -> Store | None:
 @require_GET
 def dashboard(request):
     return render(request, "staff/dashboard.html", {
-        "stores": staff_stores(request.user), "store": acting_store(request)})
+        "stores": staff_stores(request.user), "store": acting_store(request),
+        "show_insight": may_see_insight(request.user)})
 
 
 @staff_page
@@ -181,6 +183,11 @@ def respond(request, store: Store, *, member: Member | None = None, message: str
         "panel": (panel_context(member=member, store=store, currency=currency, **panel)
                   if member else None),
     }
+    if context["panel"] and may_see_insight(request.user):
+        # Scores, segment, stage and value: for managers and admins, never cashiers.
+        shown = context["panel"]["member"]
+        context["panel"]["insight"] = selectors.insight_rows([shown])[shown.pk]
+        context["panel"]["show_insight"] = True
     if is_htmx(request):
         return render(request, "staff/includes/panel_response.html", context, status=status)
     context.update(lookup_form=lookup_form or forms.LookupForm(),
