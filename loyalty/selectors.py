@@ -37,11 +37,17 @@ def next_tier(*, member: Member) -> Tier | None:
 # --- What the API and the pages show of members ------------------------------------------
 
 
-def member_payloads(members: list[Member], *, store=None) -> list[dict]:
-    """Members as the contract shows them, in two queries for any number of members."""
+def member_payloads(members: list[Member], *, store=None, insight: bool = False) -> list[dict]:
+    """Members as the contract shows them, in two queries for any number of members (their
+    insight rows come with them: `select_related("insight__segment")`, as active_member and
+    find_members do; one more query for those that came without).
+
+    `insight`: add each member's scores, segment, stage and value (the `insight:read` scope).
+    """
     from loyalty.models import ExternalId
 
     ids = [member.pk for member in members]
+    insights = insight_rows(members)
     expiring: dict[int, list[dict]] = {pk: [] for pk in ids}
     rows = (PointsLot.objects.filter(member_id__in=ids, remaining__gt=0, released=True)
             .values_list("member_id", "expires_at").annotate(points=Sum("remaining"))
@@ -52,7 +58,9 @@ def member_payloads(members: list[Member], *, store=None) -> list[dict]:
     if store is not None and ids:
         external = dict(ExternalId.objects.filter(member_id__in=ids, store=store)
                         .values_list("member_id", "value"))
-    return [{
+    horizon = clv_horizon_months() if insight and any(
+        row is not None and row.predicted_value is not None for row in insights.values()) else None
+    payloads = [{
         "id": member.pk,
         "card_number": member.card_number,
         "email": member.email,
@@ -64,9 +72,86 @@ def member_payloads(members: list[Member], *, store=None) -> list[dict]:
         "points": {"balance": member.balance, "pending": member.pending,
                    "lifetime_earned": member.lifetime_earned,
                    "expiring": expiring[member.pk]},
-        "segment": None,
+        "segment": segment_ref(insights[member.pk]),
         "created_at": member.created_at,
     } for member in members]
+    if insight:
+        for payload in payloads:
+            payload["insight"] = insight_payload(insights[payload["id"]], horizon=horizon)
+    return payloads
+
+
+# --- What the API shows of a member's insight (scores, segment, stage, value) ---------------
+
+
+def insight_rows(members: list[Member]) -> dict:
+    """{member id: MemberInsight or None}, from what the members came with; one query for
+    those fetched without `select_related("insight")`."""
+    from loyalty.models import MemberInsight
+
+    rows, missing = {}, []
+    for member in members:
+        if Member.insight.is_cached(member):
+            rows[member.pk] = getattr(member, "insight", None)
+        else:
+            missing.append(member.pk)
+    if missing:
+        rows.update(dict.fromkeys(missing))
+        for row in MemberInsight.objects.filter(member_id__in=missing).select_related("segment"):
+            rows[row.member_id] = row
+    return rows
+
+
+def clv_horizon_months() -> int | None:
+    """The horizon of the latest usable lifetime value fit (cached like the configuration)."""
+    from loyalty.models import ClvFit
+    from loyalty.services import settings_cache
+
+    horizon = settings_cache.cached(CLV_HORIZON, lambda: ClvFit.objects.filter(
+        status=ClvFit.Status.OK).order_by("-fitted_at", "-id").values_list(
+        "horizon_months", flat=True).first() or 0)
+    return horizon or None
+
+
+CLV_HORIZON = "loyalty:insight:clv-horizon"
+
+
+def segment_ref(row) -> dict | None:
+    """The contract v1 `segment`: {rfm, name} where `name` is the segment's code (stable, as
+    the contract's "champions" shows) and `rfm` its RFM code, null while unscored."""
+    if row is None or row.segment is None:
+        return None
+    return {"rfm": row.rfm_code or None, "name": row.segment.code}
+
+
+def insight_payload(row, *, horizon: int | None) -> dict:
+    """`insight` of the member resource; null parts where nothing could be computed."""
+    from loyalty.models import Stage
+
+    if row is None:  # never computed for this member (joined since the last run)
+        return {"rfm": None, "segment": None, "stage": {"code": Stage.PROSPECT, "since": None},
+                "clv": None}
+    rfm = None
+    if row.r is not None:
+        rfm = {"r": row.r, "f": row.f, "m": row.m, "code": row.rfm_code,
+               "recency_days": row.recency_days, "frequency": row.frequency,
+               "monetary": row.monetary, "computed_at": row.computed_at}
+    segment = None
+    if row.segment is not None:
+        segment = {"code": row.segment.code, "name": row.segment.display_name,
+                   "since": row.segment_since}
+    predicted = row.predicted_value is not None
+    return {
+        "rfm": rfm,
+        "segment": segment,
+        "stage": {"code": row.stage, "since": row.stage_since},
+        "clv": {"historic": row.historic_value,
+                "predicted": row.predicted_value,
+                "horizon_months": horizon if predicted else None,
+                "p_alive": row.p_alive,
+                "expected_purchases": row.expected_purchases,
+                "computed_at": row.clv_at if predicted and row.clv_at else row.computed_at},
+    }
 
 
 def active_member(member_id) -> Member | None:
@@ -74,7 +159,7 @@ def active_member(member_id) -> Member | None:
     seen = 0
     while member_id is not None and seen < 10:
         try:
-            member = Member.objects.select_related("tier").get(pk=member_id)
+            member = Member.objects.select_related("tier", "insight__segment").get(pk=member_id)
         except (Member.DoesNotExist, ValueError, TypeError):
             return None
         if member.status != Member.Status.MERGED:
@@ -125,5 +210,5 @@ def find_members(*, store=None, email: str = "", phone: str = "", card_number: s
         holders = holders.filter(pk__in=ExternalId.objects.filter(
             store=store, value=external_id).values("member_id"))
     ids = {follow_merges(holder).pk for holder in holders.distinct()[:50]}
-    return Member.objects.select_related("tier").filter(pk__in=ids,
-                                                        status=Member.Status.ACTIVE)
+    return Member.objects.select_related("tier", "insight__segment").filter(
+        pk__in=ids, status=Member.Status.ACTIVE)

@@ -220,6 +220,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RewardKindEnum": "rewards.api.REWARD_KINDS",
         "TransactionKindEnum": "loyalty.api.serializers.TRANSACTION_KINDS",
+        "StageEnum": "loyalty.api.serializers.STAGES",
     },
 }
 # How long an Idempotency-Key's first response is kept for replays.

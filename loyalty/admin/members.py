@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -24,12 +25,16 @@ from loyalty.admin.base import (
 from loyalty.admin.forms import AdjustPointsForm, MemberAddForm, MemberChangeForm, MergeMembersForm
 from loyalty.models import (
     Card,
+    ClvFit,
     ConsentChange,
     ExternalId,
     Member,
+    MemberInsight,
     MemberMerge,
     PointsEntry,
     Purchase,
+    SegmentPeriod,
+    StagePeriod,
     TierChange,
 )
 from loyalty.services import cards as card_services
@@ -101,8 +106,135 @@ class ConsentChangeInline(RecentTabularInline):
     verbose_name_plural = _("consent history (most recent)")
 
 
+class SegmentPeriodInline(RecentTabularInline):
+    model = SegmentPeriod
+    fields = ("segment", "entered_at", "left_at")
+    readonly_fields = fields
+    show_change_link = False
+    verbose_name_plural = _("segment history (most recent)")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("segment")
+
+
+class StagePeriodInline(RecentTabularInline):
+    model = StagePeriod
+    fields = ("stage", "entered_at", "left_at")
+    readonly_fields = fields
+    show_change_link = False
+    verbose_name_plural = _("lifecycle stage history (most recent)")
+
+
+INSIGHT_FIELDS = ("insight_rfm", "insight_raw", "insight_segment", "insight_stage",
+                  "insight_historic", "insight_predicted", "insight_p_alive",
+                  "insight_expected", "insight_fit")
+
+
+class MemberInsightAdminMixin:
+    """The member's insight as the last nightly run left it, read-only: the scores and the
+    figures behind them, segment and stage with their dates, the value and its model."""
+
+    def _insight(self, obj):
+        if not hasattr(obj, "_insight_shown"):
+            obj._insight_shown = (MemberInsight.objects.select_related("segment")
+                                  .filter(member_id=obj.pk).first() if obj.pk else None)
+        return obj._insight_shown
+
+    def _fit(self, obj):
+        row = self._insight(obj)
+        if not hasattr(obj, "_fit_shown"):
+            obj._fit_shown = None
+            if row is not None and row.clv_at is not None:
+                obj._fit_shown = (ClvFit.objects.filter(fitted_at__lte=row.clv_at)
+                                  .order_by("-fitted_at", "-id").first())
+        return obj._fit_shown
+
+    @admin.display(description=_("RFM score"))
+    def insight_rfm(self, obj):
+        row = self._insight(obj)
+        if row is None:
+            return _("Not computed yet: the nightly insight run has not seen this member.")
+        if row.r is None:
+            return _("No score: no purchase.")
+        return f"{row.rfm_code} (R {row.r} · F {row.f} · M {row.m})"
+
+    @admin.display(description=_("behind the score"))
+    def insight_raw(self, obj):
+        row = self._insight(obj)
+        if row is None or row.recency_days is None:
+            return "-"
+        return _("%(days)s days since the last purchase; %(count)s purchases and %(spend)s net "
+                 "spend in the RFM window; %(total)s purchases in all (computed %(at)s)") % {
+            "days": row.recency_days, "count": row.frequency, "spend": row.monetary,
+            "total": row.purchases, "at": formats.date_format(
+                timezone.localtime(row.computed_at), "SHORT_DATETIME_FORMAT")}
+
+    @admin.display(description=_("segment"))
+    def insight_segment(self, obj):
+        row = self._insight(obj)
+        if row is None or row.segment is None:
+            return "-"
+        return _("%(segment)s since %(since)s") % {
+            "segment": row.segment.display_name, "since": _date(row.segment_since)}
+
+    @admin.display(description=_("lifecycle stage"))
+    def insight_stage(self, obj):
+        row = self._insight(obj)
+        if row is None:
+            return "-"
+        return _("%(stage)s since %(since)s") % {"stage": row.get_stage_display(),
+                                                  "since": _date(row.stage_since)}
+
+    @admin.display(description=_("historic value (net spend)"))
+    def insight_historic(self, obj):
+        row = self._insight(obj)
+        return "-" if row is None else row.historic_value
+
+    @admin.display(description=_("predicted value"))
+    def insight_predicted(self, obj):
+        row = self._insight(obj)
+        if row is None or row.predicted_value is None:
+            return _("No prediction (too little history, or the model is not fitted yet).")
+        fit = self._fit(obj)
+        if fit is None:
+            return row.predicted_value
+        return _("%(value)s over %(months)s months") % {"value": row.predicted_value,
+                                                          "months": fit.horizon_months}
+
+    @admin.display(description=_("probability still active"))
+    def insight_p_alive(self, obj):
+        row = self._insight(obj)
+        return "-" if row is None or row.p_alive is None else f"{row.p_alive:.1%}"
+
+    @admin.display(description=_("expected purchases over the horizon"))
+    def insight_expected(self, obj):
+        row = self._insight(obj)
+        if row is None or row.expected_purchases is None:
+            return "-"
+        spend = f" × {row.expected_spend}" if row.expected_spend is not None else ""
+        return f"{row.expected_purchases:.2f}{spend}"
+
+    @admin.display(description=_("value model"))
+    def insight_fit(self, obj):
+        row = self._insight(obj)
+        fit = self._fit(obj)
+        if row is None or row.clv_at is None or fit is None:
+            return "-"
+        text = _("fitted %(at)s on purchases up to %(end)s") % {
+            "at": _date(fit.fitted_at), "end": formats.date_format(fit.calibration_end)}
+        if admin.site.is_registered(ClvFit):
+            text = admin_link(fit, text)
+        return format_html("{} ({})", text, fit.get_status_display())
+
+
+def _date(value) -> str:
+    if value is None:
+        return "-"
+    return formats.date_format(timezone.localtime(value), "SHORT_DATE_FORMAT")
+
+
 @admin.register(Member)
-class MemberAdmin(IntermediateActionMixin, admin.ModelAdmin):
+class MemberAdmin(MemberInsightAdminMixin, IntermediateActionMixin, admin.ModelAdmin):
     form = MemberChangeForm
     add_form = MemberAddForm
     list_display = ("card_number", "name", "email", "phone", "tier", "balance", "pending",
@@ -119,11 +251,11 @@ class MemberAdmin(IntermediateActionMixin, admin.ModelAdmin):
     autocomplete_fields = ("user", "referred_by")
     actions = ("adjust_points", "merge_members", "reevaluate_tier")
     inlines = (CardInline, ExternalIdInline, TierChangeInline, PointsEntryInline,
-               ConsentChangeInline)
+               ConsentChangeInline, SegmentPeriodInline, StagePeriodInline)
     readonly_fields = ("card_number", "status", "merged_into", "balance", "pending",
                        "lifetime_earned", "tier", "history", "email_marketing",
                        "email_marketing_at", "sms_marketing", "sms_marketing_at", "created_at",
-                       "updated_at")
+                       "updated_at", *INSIGHT_FIELDS)
     fieldsets = (
         (None, {"fields": ("card_number", "status", "merged_into")}),
         (_("Person"), {"fields": ("first_name", "last_name", "email", "phone", "birth_date",
@@ -132,6 +264,11 @@ class MemberAdmin(IntermediateActionMixin, admin.ModelAdmin):
             "fields": ("balance", "pending", "lifetime_earned", "tier", "history"),
             "description": _("Points change only through the ledger: use the “Adjust "
                              "points” action of the member list.")}),
+        (_("Insight"), {
+            "fields": INSIGHT_FIELDS,
+            "description": _("As the last nightly insight run computed them: scores 1-5 by "
+                             "quintiles of the programme's customers, the segment and stage "
+                             "with the date each began, the lifetime value and its model.")}),
         (_("Marketing consents"), {"fields": ("email_marketing", "email_marketing_at",
                                               "sms_marketing", "sms_marketing_at")}),
         (_("Record"), {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),

@@ -24,8 +24,10 @@ ALL_SCOPES = tuple(ApiKey.Scope.values)
 # (accounts.roles.may_merge_members), never a till.
 STORE_STAFF_SCOPES = ("members:read", "members:write", "purchases:write", "events:write",
                       "redeem")
+# Managers see the programme's insight (scores, segments, value) as on the insight page;
+# cashiers do not.
 STAFF_SCOPES = {StaffRole.Role.CASHIER: STORE_STAFF_SCOPES,
-                StaffRole.Role.MANAGER: STORE_STAFF_SCOPES}
+                StaffRole.Role.MANAGER: (*STORE_STAFF_SCOPES, "insight:read")}
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 

@@ -5,9 +5,10 @@ import functools
 
 from rest_framework import serializers
 
-from loyalty.models import PointsEntry
+from loyalty.models import PointsEntry, Stage
 
 TRANSACTION_KINDS = PointsEntry.Kind.values
+STAGES = Stage.values
 
 # --- shared ---------------------------------------------------------------------------
 
@@ -79,8 +80,60 @@ class PointsSerializer(serializers.Serializer):
 
 
 class SegmentSerializer(serializers.Serializer):
-    rfm = serializers.CharField()
-    name = serializers.CharField()
+    rfm = serializers.CharField(allow_null=True, help_text=(
+        "The member's RFM code (R, F and M scores 1-5, e.g. \"545\"); null when the member "
+        "has no score (no purchase in the window) yet belongs to a segment."))
+    name = serializers.CharField(help_text="The segment's code, e.g. champions, at_risk.")
+
+
+# --- insight (the insight:read scope) -----------------------------------------------------
+
+
+class InsightRfmSerializer(serializers.Serializer):
+    r = serializers.IntegerField(min_value=1, max_value=5, help_text="Recency score.")
+    f = serializers.IntegerField(min_value=1, max_value=5, help_text="Frequency score.")
+    m = serializers.IntegerField(min_value=1, max_value=5, help_text="Monetary score.")
+    code = serializers.CharField(help_text="R, F and M together, e.g. \"545\".")
+    recency_days = serializers.IntegerField(help_text="Days since the last purchase.")
+    frequency = serializers.IntegerField(help_text="Purchases within the RFM window.")
+    monetary = serializers.DecimalField(max_digits=14, decimal_places=2, help_text=(
+        "Net spend (after refunds) within the RFM window."))
+    computed_at = serializers.DateTimeField()
+
+
+class InsightSegmentSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField(help_text="In the request's language.")
+    since = serializers.DateTimeField(allow_null=True)
+
+
+class InsightStageSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=STAGES, help_text=(
+        "prospect (no purchase yet), new, active, loyal, at_risk or lapsed."))
+    since = serializers.DateTimeField(allow_null=True, help_text=(
+        "Null when the member joined after the last insight run."))
+
+
+class InsightClvSerializer(serializers.Serializer):
+    historic = serializers.DecimalField(max_digits=14, decimal_places=2,
+                                        help_text="Net spend to date.")
+    predicted = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True,
+                                         help_text=("Predicted spend over the horizon, "
+                                                    "discounted; null when the model could not "
+                                                    "be fitted on the programme's history."))
+    horizon_months = serializers.IntegerField(allow_null=True)
+    p_alive = serializers.FloatField(allow_null=True, help_text=(
+        "Probability that the customer is still active (BG/NBD)."))
+    expected_purchases = serializers.FloatField(allow_null=True, help_text=(
+        "Purchases expected over the horizon (BG/NBD)."))
+    computed_at = serializers.DateTimeField()
+
+
+class InsightSerializer(serializers.Serializer):
+    rfm = InsightRfmSerializer(allow_null=True)
+    segment = InsightSegmentSerializer(allow_null=True)
+    stage = InsightStageSerializer()
+    clv = InsightClvSerializer(allow_null=True)
 
 
 class MemberSerializer(serializers.Serializer):
@@ -95,6 +148,9 @@ class MemberSerializer(serializers.Serializer):
     points = PointsSerializer()
     segment = SegmentSerializer(allow_null=True)
     created_at = serializers.DateTimeField()
+    insight = InsightSerializer(required=False, help_text=(
+        "Only for callers with the insight:read scope: scores, segment, lifecycle stage and "
+        "lifetime value, as of the last insight run."))
 
 
 class MergeSerializer(serializers.Serializer):
@@ -225,6 +281,15 @@ class ProgrammeSerializer(serializers.Serializer):
     points_validity_days = serializers.IntegerField()
 
 
+class SegmentListItemSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField(help_text="In the request's language.")
+    description = serializers.CharField()
+    active = serializers.BooleanField(help_text="False: switched off in the admin.")
+    members = serializers.IntegerField(help_text="Active members in it, as of the last "
+                                                 "insight run.")
+
+
 # --- pages ------------------------------------------------------------------------------
 
 
@@ -240,3 +305,4 @@ def page_of(serializer_class, name: str):
 
 MemberPageSerializer = page_of(MemberSerializer, "MemberPageSerializer")
 TransactionPageSerializer = page_of(TransactionSerializer, "TransactionPageSerializer")
+SegmentPageSerializer = page_of(SegmentListItemSerializer, "SegmentPageSerializer")

@@ -12,9 +12,12 @@ from rest_framework.views import APIView
 from loyalty import selectors
 from loyalty.api import serializers as s
 from loyalty.api.idempotency import idempotent
-from loyalty.models import Card, Member, Programme, Purchase, Tier
+from loyalty.models import ApiKey, Card, Member, Programme, Purchase, Segment, Tier
 from loyalty.services import actions, cards, members, purchases
 from loyalty.services.errors import NotFound
+from loyalty.services.insight import figures
+
+INSIGHT_READ = ApiKey.Scope.INSIGHT_READ.value
 
 ERRORS = {code: s.ErrorSerializer for code in (400, 401, 403, 404, 409, 429)}
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -38,6 +41,11 @@ class ApiView(APIView):
         if member is None:
             raise NotFound(fields={"member_id": member_id})
         return member
+
+    @property
+    def sees_insight(self) -> bool:
+        """Members come with their `insight` for callers with the insight:read scope."""
+        return self.caller.has_scope(INSIGHT_READ)
 
     def valid(self, serializer_class):
         serializer = serializer_class(data=self.request.data)
@@ -72,7 +80,8 @@ class MemberListView(ApiView):
         page = paginator.paginate_queryset(found.order_by("pk").distinct(), request, view=self)
         return paginator.get_paginated_response(
             s.represent(s.MemberSerializer,
-                        selectors.member_payloads(page, store=self.caller.store), many=True))
+                        selectors.member_payloads(page, store=self.caller.store,
+                                                 insight=self.sees_insight), many=True))
 
     @extend_schema(operation_id="members_create", request=s.MemberCreateSerializer,
                    parameters=[IDEMPOTENCY_HEADER],
@@ -82,7 +91,8 @@ class MemberListView(ApiView):
         data = self.valid(s.MemberCreateSerializer)
         member = members.create_member(store=self.caller.store, **data)
         member = selectors.active_member(member.pk)
-        payload = selectors.member_payloads([member], store=self.caller.store)[0]
+        payload = selectors.member_payloads([member], store=self.caller.store,
+                                            insight=self.sees_insight)[0]
         return Response(s.represent(s.MemberSerializer, payload), status=status.HTTP_201_CREATED)
 
 
@@ -93,7 +103,8 @@ class MemberDetailView(ApiView):
                    responses={200: s.MemberSerializer, **errors(404)})
     def get(self, request, member_id: int):
         member = self.member_or_404(member_id)
-        payload = selectors.member_payloads([member], store=self.caller.store)[0]
+        payload = selectors.member_payloads([member], store=self.caller.store,
+                                            insight=self.sees_insight)[0]
         return Response(s.represent(s.MemberSerializer, payload))
 
 
@@ -127,7 +138,8 @@ class MemberMergeView(ApiView):
                                          duplicate_id=data["duplicate_id"],
                                          reason=f"API ({self.caller.store.code})")
         survivor = selectors.active_member(survivor.pk)
-        payload = selectors.member_payloads([survivor], store=self.caller.store)[0]
+        payload = selectors.member_payloads([survivor], store=self.caller.store,
+                                            insight=self.sees_insight)[0]
         return Response(s.represent(s.MemberSerializer, payload))
 
 
@@ -265,3 +277,64 @@ class ProgrammeView(ApiView):
         }))
 
 
+# --- insight ----------------------------------------------------------------------------------
+
+
+class InsightPage(LimitOffsetPagination):
+    """The contract's pages; at most 500 rows at once, whatever `limit` asks."""
+
+    max_limit = 500
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", int, required=False,
+                     description="Rows per page (default 50, at most 500)."),
+    OpenApiParameter("offset", int, required=False, description="Rows to skip."),
+]
+
+
+class SegmentListView(generics.GenericAPIView, ApiView):
+    required_scopes = {"GET": (INSIGHT_READ,)}
+    pagination_class = InsightPage
+    serializer_class = s.SegmentListItemSerializer
+
+    @extend_schema(operation_id="segments_list", parameters=PAGE_PARAMETERS,
+                   responses={200: s.SegmentPageSerializer, **errors()},
+                   description="The segments with their member counts (insight:read).")
+    def get(self, request):
+        page = self.paginate_queryset(Segment.objects.order_by("code"))
+        counts = figures.segment_counts()
+        rows = [{"code": segment.code, "name": segment.display_name,
+                 "description": segment.display_description, "active": segment.active,
+                 "members": counts.get(segment.pk, 0)} for segment in page]
+        return self.get_paginated_response(
+            s.represent(s.SegmentListItemSerializer, rows, many=True))
+
+
+class SegmentMembersView(generics.GenericAPIView, ApiView):
+    required_scopes = {"GET": (INSIGHT_READ,)}
+    pagination_class = InsightPage
+    serializer_class = s.MemberSerializer
+
+    @extend_schema(operation_id="segments_members", parameters=PAGE_PARAMETERS,
+                   responses={200: s.MemberPageSerializer, **errors(404)},
+                   description="The active members of a segment, by id, each with its "
+                               "insight (insight:read). An unknown code: 404.")
+    def get(self, request, code: str):
+        segment = find_segment(code)
+        page = self.paginate_queryset(figures.members_in_segment(segment))
+        return self.get_paginated_response(s.represent(
+            s.MemberSerializer, selectors.member_payloads(page, store=self.caller.store,
+                                                          insight=True), many=True))
+
+
+def find_segment(code: str) -> Segment:
+    # A segment code is a short slug; anything else names none (and never reaches the
+    # database, which refuses some characters).
+    slug = code.replace("-", "").replace("_", "")
+    segment = None
+    if len(code) <= 32 and slug.isascii() and slug.isalnum():
+        segment = Segment.objects.filter(code=code).first()
+    if segment is None:
+        raise NotFound(fields={"code": code if len(code) <= 32 and code.isprintable() else "…"})
+    return segment

@@ -20,6 +20,8 @@ OPERATIONS = {  # path: {method: error statuses the contract documents}
     "/api/v1/events/": {"post": {400, 404, 409}},
     "/api/v1/cards/resolve/": {"post": {400, 404, 409}},
     "/api/v1/programme/": {"get": set()},
+    "/api/v1/segments/": {"get": set()},
+    "/api/v1/segments/{code}/members/": {"get": {404}},
 }
 EVERY_CALL_CAN_FAIL = {401, 403, 429}
 
