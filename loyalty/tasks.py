@@ -54,6 +54,28 @@ def reevaluate_tiers() -> int:
     return _fan_out(reevaluate_member_tiers, ids.iterator(chunk_size=5000))
 
 
+# --- Insight -------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def compute_insight(triggered_by_id: int | None = None) -> int | None:
+    """Nightly (and from the admin): RFM scores, lifetime value, stages and segments.
+
+    Safe to run twice: a run finds nothing new the second time, and two never
+    overlap (the run's advisory lock; the second one skips, returning None).
+    Returns how many members were scored.
+    """
+    from django.contrib.auth import get_user_model
+
+    from loyalty.services import insight
+
+    by = get_user_model().objects.filter(pk=triggered_by_id).first() if triggered_by_id else None
+    try:
+        return insight.run_insight(by=by).members
+    except insight.InsightRunning:
+        return None
+
+
 # --- Webhooks ------------------------------------------------------------------------------
 
 WEBHOOK_MAX_RETRIES = 8

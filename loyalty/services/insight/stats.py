@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Min, Q, Sum
 
 from loyalty.models import (
@@ -48,7 +49,6 @@ ACTIVE = Member.Status.ACTIVE.value
 # Written by this step; the stage, segment and value columns belong to the later steps.
 COLUMNS = ("first_purchase_at", "last_purchase_at", "purchases", "historic_value",
            "recency_days", "frequency", "monetary", "r", "f", "m", "computed_at")
-BATCH = 1000
 
 
 def drop_inactive(*, now) -> int:
@@ -151,10 +151,20 @@ def _refresh_python(*, clock: Clock, window_start) -> None:
     for pk in Member.objects.filter(status=ACTIVE).values_list("pk", flat=True).order_by("pk"):
         row = figures.get(pk)
         if row is None:
-            rows.append(MemberInsight(member_id=pk, purchases=0, historic_value=Decimal("0.00"),
-                                      computed_at=clock.now))
-            continue
-        rows.append(MemberInsight(member_id=pk, **row, r=r[pk], f=f.get(pk, 1), m=m.get(pk, 1),
-                                  computed_at=clock.now))
-    MemberInsight.objects.bulk_create(rows, batch_size=BATCH, update_conflicts=True,
-                                      unique_fields=["member"], update_fields=COLUMNS)
+            values = [None, None, 0, Decimal("0.00"), None, None, None, None, None, None]
+        else:
+            values = [*(row[column] for column in COLUMNS[:7]), r[pk], f.get(pk, 1),
+                      m.get(pk, 1)]
+        rows.append([sql.param(value) for value in (pk, *values, clock.now, Stage.PROSPECT.value)])
+    _upsert(rows)
+
+
+def _upsert(rows: list[list]) -> None:
+    """One statement for all the rows (executemany): SQLite has no round trips to save."""
+    insight = sql.table(MemberInsight)
+    updates = ", ".join(f"{column} = excluded.{column}" for column in COLUMNS)
+    placeholders = ", ".join(["%s"] * (len(COLUMNS) + 2))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {insight} (member_id, {', '.join(COLUMNS)}, stage) "
+            f"VALUES ({placeholders}) ON CONFLICT (member_id) DO UPDATE SET {updates}", rows)
