@@ -251,6 +251,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.reevaluate_tiers",
         "schedule": crontab(hour=3, minute=20),
     },
+    # After the tiers (segment rules may use them); the run skips if one is still going.
+    "compute-insight": {
+        "task": "loyalty.tasks.compute_insight",
+        "schedule": crontab(hour=3, minute=40),
+    },
     "expire-vouchers": {
         "task": "rewards.tasks.expire_vouchers",
         "schedule": crontab(hour=2, minute=40),

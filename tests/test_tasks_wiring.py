@@ -22,6 +22,7 @@ SCHEDULED = {
     "loyalty.tasks.release_pending_points",
     "loyalty.tasks.expire_points",
     "loyalty.tasks.reevaluate_tiers",
+    "loyalty.tasks.compute_insight",
 }
 
 
@@ -43,7 +44,7 @@ def test_celery_app_reads_the_django_settings():
     assert app.conf.beat_schedule == settings.CELERY_BEAT_SCHEDULE
 
 
-def test_beat_schedules_the_points_and_tier_jobs():
+def test_beat_schedules_the_points_tier_and_insight_jobs():
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled >= SCHEDULED
 
@@ -93,3 +94,16 @@ def test_scheduled_release_runs_eagerly_end_to_end(registry, store, scale, membe
         assert registry["loyalty.tasks.release_pending_points"].apply().get() == 1
     member.refresh_from_db()
     assert (member.pending, member.balance) == (0, 20)
+
+
+def test_the_insight_runs_nightly_after_the_tiers_are_reevaluated():
+    schedule = {entry["task"]: entry["schedule"]
+                for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    def minutes(task):
+        entry = schedule[task]
+        assert len(entry.hour) == len(entry.minute) == 1, "once a day"
+        return min(entry.hour) * 60 + min(entry.minute)
+
+    assert minutes("loyalty.tasks.compute_insight") == 3 * 60 + 40
+    assert minutes("loyalty.tasks.compute_insight") > minutes("loyalty.tasks.reevaluate_tiers")
