@@ -107,13 +107,10 @@ def clv_horizon_months() -> int | None:
     from loyalty.models import ClvFit
     from loyalty.services import settings_cache
 
-    horizon = settings_cache.cached(CLV_HORIZON, lambda: ClvFit.objects.filter(
+    horizon = settings_cache.cached(settings_cache.CLV_HORIZON, lambda: ClvFit.objects.filter(
         status=ClvFit.Status.OK).order_by("-fitted_at", "-id").values_list(
         "horizon_months", flat=True).first() or 0)
     return horizon or None
-
-
-CLV_HORIZON = "loyalty:insight:clv-horizon"
 
 
 def segment_ref(row) -> dict | None:

@@ -21,6 +21,7 @@ CONFIG_CACHE_SECONDS = 60
 SCALE = "loyalty:config:scale"
 TIERS = "loyalty:config:tiers"
 WEBHOOKS = "loyalty:config:webhooks"
+CLV_HORIZON = "loyalty:insight:clv-horizon"  # the latest usable value fit's horizon
 
 
 def api_key_entry(prefix: str) -> str:
@@ -44,7 +45,15 @@ def forget(*keys: str) -> None:
 def connect_signals() -> None:
     from django.db.models.signals import post_delete, post_save
 
-    from loyalty.models import ApiKey, EarningRule, Multiplier, Programme, Tier, WebhookEndpoint
+    from loyalty.models import (
+        ApiKey,
+        ClvFit,
+        EarningRule,
+        Multiplier,
+        Programme,
+        Tier,
+        WebhookEndpoint,
+    )
 
     def drop(keys):
         def receiver(sender, instance, **kwargs):
@@ -56,6 +65,7 @@ def connect_signals() -> None:
         ((Tier,), lambda obj: (SCALE, TIERS)),
         ((WebhookEndpoint,), lambda obj: (WEBHOOKS,)),
         ((ApiKey,), lambda obj: (api_key_entry(obj.prefix),)),
+        ((ClvFit,), lambda obj: (CLV_HORIZON,)),
     ]
     for models, keys in groups:
         receiver = drop(keys)

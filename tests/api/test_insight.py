@@ -264,3 +264,12 @@ def test_any_page_parameters_answer_a_page(insight_client, scale, query):
         response = insight_client.get(url, query)
         assert response.status_code == 200, (url, query)
         assert_page(response.json())
+
+
+def test_a_new_value_fit_s_horizon_shows_at_once(insight_client, member):
+    ClvFitFactory(horizon_months=12)
+    predicted(member)
+    url = f"{MEMBERS}{member.pk}/"
+    assert insight_client.get(url).json()["insight"]["clv"]["horizon_months"] == 12
+    ClvFitFactory(horizon_months=6)
+    assert insight_client.get(url).json()["insight"]["clv"]["horizon_months"] == 6
