@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from scipy.special import betaln, expit, gammaln
 
 WEEKS_PER_MONTH = 365.25 / 12 / 7  # 4.348: a calendar month on average, in weeks
-SERIES_Z_MAX = 0.9  # beyond, the series needs > 350 terms: scipy's hyp2f1 takes over
-SERIES_TERMS = 2_000
+SERIES_Z_MAX = 0.9  # beyond, the series needs > 350 terms: quadrature takes over
 
 
 class FitError(RuntimeError):
@@ -67,58 +66,92 @@ def p_alive(params, x, t_x, T) -> np.ndarray:
     return np.where(x > 0, expit(-log_odds), 1.0)
 
 
-def _euler_bracket(A, s, C, z) -> np.ndarray:
-    """[1 - (1-z)^s 2F1(A, s; C; z)] / s, with no cancellation as s -> 0.
+def _if_alive(params, t, x, T) -> np.ndarray:
+    """E[Y(t) | alive at T, x, T] = (a+b+x-1)/(a-1) [1 - (1-z)^(a-1) 2F1(A, a-1; C; z)].
 
-    The 2F1 here is the Euler-transformed one, whose parameters do not grow with x
-    (only C does, which makes it converge faster), so heavy buyers cannot overflow.
-    Terms u_k = (A)_k (s+1)_{k-1} / ((C)_k k!) z^k after the first; the series runs
-    until every entry has converged, on the entries still running only.
+    A = a+b-1-r, C = a+b+x-1, z = t/(alpha+T+t): Euler's transformation of the textbook
+    ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; C; z), whose first two parameters grow with
+    x and overflow for heavy buyers; here only C does, which makes the series converge
+    faster. Summed with s = a-1 taken out of the terms, so a = 1 is no special case:
+    C [1 - (1-z)^s]/s - (1-z)^s sum_k v_k, v_k = (A)_k (s+1)_{k-1} z^k / ((C+1)_{k-1} k!),
+    on the entries still running only. Beyond SERIES_Z_MAX (a short history against a
+    long horizon) the series is slow and the same expectation is integrated instead.
     """
-    A, s, C, z = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (A, s, C, z)))
+    r, alpha, a, b = params
+    t, x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, T)))
+    z = t / (alpha + T + t)
+    A, s, C = a + b - 1 - r, a - 1, a + b + x - 1
     log1mz = np.log1p(-z)
-    head = -np.expm1(s * log1mz) / np.where(s == 0, 1.0, s)
-    head = np.where(s == 0, -log1mz, head)
+    head = C * (-log1mz if s == 0 else -np.expm1(s * log1mz) / s)
     total = np.zeros(z.shape)
     running = np.flatnonzero((z > 0) & (z <= SERIES_Z_MAX))
-    # The running entries' values, compacted as entries converge.
-    Ar, sr, Cr, zr, hr = (v.ravel()[running] for v in (A, s, C, z, head))
-    sums, term = np.zeros(running.size), Ar * zr / Cr
+    Cr, zr, hr = (v.ravel()[running] for v in (C, z, head))  # compacted as entries converge
+    sums, term = np.zeros(running.size), A * zr
     k = 1
-    while running.size and k < SERIES_TERMS:
+    while running.size:
         sums += term
-        ratio = (Ar + k) * (sr + k) * zr / ((Cr + k) * (k + 1))
+        ratio = (A + k) * (s + k) * zr / ((Cr + k) * (k + 1))
         done = ((np.abs(term) <= 1e-16 * np.maximum(np.abs(sums), np.abs(hr)) * (1 - zr))
                 & (np.abs(ratio) < 1))
         term = term * ratio
         if k % 8 == 0 and done.any():  # compacting costs a copy: not at every step
             total.flat[running[done]] = sums[done]
             keep = ~done
-            running, Ar, sr, Cr, zr, hr, sums, term = (
-                v[keep] for v in (running, Ar, sr, Cr, zr, hr, sums, term))
+            running, Cr, zr, hr, sums, term = (v[keep] for v in (running, Cr, zr, hr, sums,
+                                                                 term))
         k += 1
     result = np.asarray(head - np.exp(s * log1mz) * total)  # 0-d stays an array
-    # Near z = 1 the series is slow: there scipy's 2F1 (of the same transformed parameters;
-    # agrees with mpmath to 1e-11 on z in 0.7..1 - 1e-8 there)
-    running = np.union1d(running, np.flatnonzero(z > SERIES_Z_MAX))
-    if running.size:
-        Ar, sr, Cr, zr = A.flat[running], s.flat[running], C.flat[running], z.flat[running]
-        result.flat[running] = (1 - np.exp(sr * np.log1p(-zr)) * hyp2f1(Ar, sr, Cr, zr)) / sr
+    far = np.flatnonzero(z > SERIES_Z_MAX)
+    for block in np.array_split(far, -(-far.size // 2000)) if far.size else ():
+        result.flat[block] = _by_quadrature(a, b + x.flat[block], r + x.flat[block],
+                                            t.flat[block] / (alpha + T.flat[block]))
     return result
+
+
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(10)
+_LN2, _TAIL = np.log(2), 38.0  # e^-38 ~ 3e-17: past it, the integrand is its limit
+
+
+def _panels(start, count):
+    """Gauss-Legendre nodes and weights on `count` unit panels from `start`."""
+    edges = start + np.arange(count)
+    return ((edges[:, None] + (_GL_NODES + 1) / 2).ravel(), np.tile(_GL_WEIGHTS / 2, count))
+
+
+def _by_quadrature(a, b1, n, c) -> np.ndarray:
+    """E_p[(1 - (1 + p c)^-n) / p], p ~ Beta(a, b1): E[Y(t) | alive at T], computed directly.
+
+    Given alive at T, lambda ~ Gamma(n = r+x, alpha+T) and p ~ Beta(a, b1 = b+x); a customer
+    alive with (lambda, p) buys (1 - e^(-lambda p t))/p times in t on average, whose mean
+    over lambda is (1 - (1 + p c)^-n)/p with c = t/(alpha+T). The Beta integral is split at
+    p = 1/2 and taken in w = -log p and u = -log(1-p), where every feature is about one unit
+    wide (10-point Gauss-Legendre per unit), each with its exact limit beyond e^-38.
+    """
+    b1, n, c = (v[:, None] for v in (b1, n, c))
+    norm = betaln(a, b1)
+    count = int(np.ceil(_TAIL + max(0.0, np.max(np.log(n * c)), np.max(np.log(b1)))))
+    w, w_weights = _panels(_LN2, count)
+    w_stop = _LN2 + count
+    p = np.exp(-w)
+    log_h = np.log(-np.expm1(-n * np.log1p(p * c))) + w
+    small = np.exp(-a * w + (b1 - 1) * np.log1p(-p) + log_h - norm) @ w_weights
+    small += np.exp(np.log(n * c) - a * w_stop - np.log(a) - norm).ravel()  # p < e^-w_stop
+    u, u_weights = _panels(_LN2, int(_TAIL))
+    p = -np.expm1(-u)
+    log_h = np.log(-np.expm1(-n * np.log1p(p * c))) - np.log(p)
+    large = np.exp((a - 1) * np.log(p) - b1 * u + log_h - norm) @ u_weights
+    limit = np.log(-np.expm1(-n * np.log1p(c)))  # log h(1), for 1 - p < e^-(ln 2 + 38)
+    large += np.exp(limit - b1 * (_LN2 + _TAIL) - np.log(b1) - norm).ravel()
+    return small + large
 
 
 def expected_purchases(params, t, x, t_x, T) -> np.ndarray:
     """E[Y(t) | x, t_x, T]: expected purchases in the next t weeks (FHL 2005, eq. 10).
 
-    (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)],
-    z = t/(alpha+T+t), over 1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x); by Euler's
-    transformation the bracket is 1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z).
+    P(alive | x, t_x, T) times the expected purchases of a customer alive at T (_if_alive).
     """
-    r, alpha, a, b = params
-    t, x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, t_x, T)))
-    z = t / (alpha + T + t)
-    bracket = _euler_bracket(a + b - 1 - r, a - 1, a + b + x - 1, z)
-    return (a + b + x - 1) * bracket * p_alive(params, x, t_x, T)
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    return _if_alive(params, t, x, T) * p_alive(params, x, t_x, T)
 
 
 def gamma_gamma_loglik(params, x, m_x, weights=None) -> float:
@@ -153,14 +186,13 @@ def predicted_value(bgnbd, gamma_gamma, x, t_x, T, m_x, *, months: int,
     Value = spend x sum over m = 1..months of (E[Y(m months)] - E[Y(m-1 months)]) / (1+d)^m,
     a month being WEEKS_PER_MONTH weeks.
     """
-    r, alpha, a, b = bgnbd
     x, t_x, T, m_x = (np.asarray(v, dtype=float) for v in (x, t_x, T, m_x))
     t = WEEKS_PER_MONTH * np.arange(1, months + 1)
-    # The 2F1 bracket depends on (x, T) only: computed once per distinct pair.
+    # The 2F1 part depends on (x, T) only: computed once per distinct pair.
     pairs, inverse = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
     xu, Tu = pairs[:, :1], pairs[:, 1:]
-    bracket = _euler_bracket(a + b - 1 - r, a - 1, a + b + xu - 1, t / (alpha + Tu + t))
-    cumulative = ((a + b + x - 1) * p_alive(bgnbd, x, t_x, T))[:, None] * bracket[inverse.ravel()]
+    if_alive = _if_alive(bgnbd, t, xu, Tu)
+    cumulative = p_alive(bgnbd, x, t_x, T)[:, None] * if_alive[inverse.ravel()]
     per_month = np.diff(cumulative, axis=1, prepend=0.0)
     discount = (1 + monthly_discount) ** -np.arange(1, months + 1)
     spend = expected_spend(gamma_gamma, x, m_x)

@@ -62,6 +62,8 @@ def reference_expected(params, t, x, t_x, T):
     """FHL (2005) eq. 10 as printed (no transformation), at 60 digits."""
     with mpmath.workdps(60):
         r, alpha, a, b = (mpmath.mpf(v) for v in params)
+        if a == 1:  # 0/0 as printed: its limit, to 20 digits
+            a += mpmath.mpf("1e-40")
         t, x, t_x, T = (mpmath.mpf(v) for v in (t, x, t_x, T))
         z = t / (alpha + T + t)
         bracket = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * mpmath.hyp2f1(
@@ -82,8 +84,15 @@ EXTREMES = [
     (CDNOW_PARAMS, 52, 0, 0, 0),  # bought today for the first time
     (CDNOW_PARAMS, 0.01, 3, 10, 20),
     (CDNOW_PARAMS, 52, 1, 0.14, 0.14),
-    ((2.5, 0.3, 4.0, 0.4), 520, 0, 0, 0),  # z = 0.9994: past the series, scipy's 2F1
+    # Past the series (z > 0.9: a short history against a long horizon): by quadrature.
+    ((2.5, 0.3, 4.0, 0.4), 520, 0, 0, 0),  # z = 0.9994
     ((2.5, 0.3, 4.0, 0.4), 520, 40, 1.9, 2),
+    ((5.0, 0.1, 5.0, 10.0), 520, 600, 0.5, 0.5),  # C - A - B an integer: scipy's 2F1 is NaN
+    ((0.3, 0.0188, 0.023, 3.806), 520, 0, 0, 0),  # a tiny: most of the mass near p = 0
+    ((1.32, 0.0225, 0.032, 0.49), 4.35, 1, 0, 0),
+    ((0.29, 0.016, 0.025, 0.014), 52, 600, 0.5, 0.5),
+    ((0.65, 0.017, 9.49, 0.56), 520, 20, 0, 0),  # a large
+    (CDNOW_PARAMS, 104, 2, 1, 1),  # z = 0.913, just past the series
     ((0.05, 60.0, 0.1, 25.0), 52, 7, 80, 100),
     ((1.2, 2.0, 1.0 + 1e-7, 3.0), 52, 5, 20, 30),  # a -> 1: the bracket over a-1 stays exact
     ((1.2, 2.0, 1.0 - 1e-7, 3.0), 52, 0, 0, 30),
@@ -158,6 +167,14 @@ def test_p_alive_is_a_probability_and_one_without_repeat_purchases(params, custo
     assert 0 <= alive <= 1
     if x == 0:
         assert alive == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(bgnbd_params, customers(), positive(0.1, 600))
+def test_conditional_expectation_matches_high_precision_anywhere(params, customer, t):
+    ours = clv_model.expected_purchases(params, t, *customer)
+    assert ours == pytest.approx(reference_expected(params, t, *customer), rel=1e-8,
+                                 abs=1e-300)
 
 
 @settings(max_examples=150, deadline=None)
