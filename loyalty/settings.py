@@ -272,12 +272,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.notify_expiring_points",
         "schedule": crontab(hour=9, minute=30),
     },
+    "requeue-stalled-imports": {
+        "task": "loyalty.tasks.requeue_stalled_imports",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 
 # The bounds the purchase ingestion accepts (the currency is in the programme settings).
 LOYALTY_MAX_PURCHASE_AMOUNT = env("LOYALTY_MAX_PURCHASE_AMOUNT", default="100000.00")
 # How far in the future a purchase's occurred_at may be (clock skew of tills).
 LOYALTY_CLOCK_SKEW = timedelta(minutes=env.int("LOYALTY_CLOCK_SKEW_MINUTES", default=10))
+# Staff uploads (imports of purchases and members): the largest file accepted, and how long
+# a running import may go without reporting progress before the sweeper runs it again.
+LOYALTY_IMPORT_MAX_BYTES = env.int("LOYALTY_IMPORT_MAX_MB", default=25) * 1024 * 1024
+LOYALTY_IMPORT_LEASE_MINUTES = env.int("LOYALTY_IMPORT_LEASE_MINUTES", default=30)
 
 LOGGING = {
     "version": 1,

@@ -129,3 +129,24 @@ def purge_idempotency_records() -> int:
     from loyalty.api.idempotency import purge_expired
 
     return purge_expired()
+
+
+# --- Imports -------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def run_import_job(job_id: int) -> str:
+    """Run a staff upload (an import). A job already finished, or running in another worker,
+    is left alone: a redelivered task changes nothing."""
+    from loyalty.services.imports import jobs
+
+    job = jobs.run_job(job_id=job_id)
+    return job.status if job is not None else "skipped"
+
+
+@shared_task(acks_late=True)
+def requeue_stalled_imports() -> int:
+    """Every few minutes: queue again imports never started, to retry, or whose worker died."""
+    from loyalty.services.imports import jobs
+
+    return jobs.requeue_stalled()
