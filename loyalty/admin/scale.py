@@ -130,6 +130,14 @@ class ProgrammeAdmin(admin.ModelAdmin):
                                   "max_points_per_purchase", "max_points_per_day")}),
         (_("Tiers"), {"fields": ("tier_basis", "tier_window_days",
                                  "actions_qualify_for_tiers")}),
+        (_("Insight"), {
+            "fields": ("point_value", "rfm_window_days", "new_customer_days",
+                       "lapsed_after_days", "at_risk_gap_factor", "at_risk_p_alive"),
+            "description": _("How the nightly insight run scores customers and finds their "
+                             "lifecycle stage. Changes apply from the next run."),
+        }),
+        (_("Lifetime value"), {"fields": ("clv_horizon_months", "clv_monthly_discount",
+                                          "clv_min_repeat_customers")}),
     )
 
     def changelist_view(self, request, extra_context=None):

@@ -20,7 +20,8 @@ class WebhookEndpointForm(forms.ModelForm):
     events = forms.MultipleChoiceField(
         label=_("events"), choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple,
         help_text=_("Points earned and vouchers go to the endpoints of the store where they "
-                    "happened; tier changes and expiring points go to every store's."))
+                    "happened; tier, segment and stage changes and expiring points go to "
+                    "every store's."))
 
     class Meta:
         model = WebhookEndpoint

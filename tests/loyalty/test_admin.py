@@ -29,6 +29,7 @@ from loyalty.services import actions, ledger, purchases
 from loyalty.services import cards as card_services
 from loyalty.services import members as member_services
 from loyalty.services.apikeys import create_api_key
+from loyalty.services.insight import run_insight
 from tests.factories import (
     ActionRuleFactory,
     EarningRuleFactory,
@@ -93,6 +94,7 @@ def programme_data(store, web_store, scale, member, superuser):
     StaffRoleFactory(user=UserFactory(is_staff=True), store=store,
                      role=StaffRole.Role.MANAGER)
     Programme.load()
+    run_insight(by=superuser)  # scores, segment and stage histories, snapshot, value fit
     return member
 
 

@@ -83,7 +83,4 @@ def run_insight(*, now: datetime | None = None, by=None, with_clv: bool = True) 
 def _fit_clv(clock: Clock) -> ClvFit | None:
     from loyalty.services.insight import clv
 
-    try:
-        return clv.fit_and_score(now=clock.now)
-    except NotImplementedError:  # until the lifetime value models land
-        return None
+    return clv.fit_and_score(now=clock.now)
