@@ -13,8 +13,11 @@ from loyalty.management.commands.seed_demo import Command
 from loyalty.models import (
     ActionEvent,
     ActionRule,
+    ClvFit,
     EarningRule,
+    InsightRun,
     Member,
+    MemberInsight,
     MemberMerge,
     Multiplier,
     PointsEntry,
@@ -208,6 +211,20 @@ def test_a_history_that_fails_the_ledger_audit_is_not_kept(monkeypatch):
     assert not Purchase.objects.exists() and not Member.objects.exists()
 
 
+def test_the_insight_is_computed_once_at_the_end(seeded):
+    active = Member.objects.filter(status=Member.Status.ACTIVE)
+    assert set(MemberInsight.objects.values_list("member_id", flat=True)) == set(
+        active.values_list("pk", flat=True))
+    assert MemberInsight.objects.filter(r__isnull=False).exists()
+    assert MemberInsight.objects.filter(segment__isnull=False).exists()
+    assert seeded["insight"]["members"] == active.count()
+    (run,) = InsightRun.objects.all()
+    assert run.triggered_by.email == "admin@example.com"
+    assert ClvFit.objects.count() == 1
+    assert seed_demo(members=SMALL)["insight"] is None
+    assert InsightRun.objects.count() == 1 and ClvFit.objects.count() == 1
+
+
 def test_the_command_prints_a_summary_and_the_logins():
     out = StringIO()
     call_command("seed_demo", members=SMALL, stdout=out)
@@ -215,6 +232,7 @@ def test_the_command_prints_a_summary_and_the_logins():
     for email in ("marie@example.com", "cashier@example.com", "admin@example.com"):
         assert f"{email} / demo-password" in text
     assert "no violations" in text
+    assert "Insight: " in text
     out = StringIO()
     call_command("seed_demo", members=SMALL, stdout=out)
     assert "already exists" in out.getvalue()

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from loyalty.models import ClvFit
 from loyalty.services.demo import (
     DEFAULT_MEMBERS,
     DEFAULT_SEED,
@@ -52,6 +53,7 @@ class Command(BaseCommand):
             _("Ledger entries: %(entries)d (%(kinds)s)") % {**summary, "kinds": kinds},
             _("Tier changes: %(tier_changes)d; members per tier: %(tiers)s") % {
                 **summary, "tiers": tiers},
+            *self._insight_lines(summary["insight"]),
             _("Ledger audit: %(result)s") % {
                 "result": _("no violations") if summary["ledger_ok"] else _("%(n)d violations")
                 % {"n": len(summary["violations"])}},
@@ -67,3 +69,16 @@ class Command(BaseCommand):
             for violation in summary["violations"]:
                 self.stderr.write(f"VIOLATION {violation}")
             raise CommandError(_("The ledger audit found violations."))
+
+    @staticmethod
+    def _insight_lines(insight: dict | None) -> list[str]:
+        if insight is None:
+            return []
+        segments = ", ".join(f"{code} {count}" for code, count in insight["segments"].items()
+                             if count)
+        lines = [_("Insight: %(members)d members; segments: %(segments)s") % {
+            "members": insight["members"], "segments": segments or "-"}]
+        if insight.get("clv"):
+            status = dict(ClvFit.Status.choices).get(insight["clv"], insight["clv"])
+            lines.append(_("Lifetime value: %(status)s") % {"status": status})
+        return lines

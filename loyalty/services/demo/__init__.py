@@ -13,6 +13,9 @@ The reward catalogue is spent from the same way: members redeem rewards on the
 portal when they can afford them, use most vouchers on a later order, let a few
 expire, and Marie cancels one (and has one ready to use today).
 
+At the end, the insight run computes every member's RFM scores, lifetime value,
+lifecycle stage and segment, as the nightly job would that day.
+
 Deterministic for a given seed (only card numbers, which the card service
 draws itself, differ). Idempotent: the history is written in one transaction,
 and a database that already holds the demo's orders gets nothing more than
@@ -32,6 +35,7 @@ from django.utils.translation import gettext as _
 
 from loyalty.models import (
     ActionEvent,
+    InsightRun,
     Member,
     MemberMerge,
     PointsEntry,
@@ -64,6 +68,7 @@ from loyalty.services.demo.setup import (
     black_friday,
 )
 from loyalty.services.errors import Invalid
+from loyalty.services.insight import run_insight
 from rewards.models import Redemption, Reward, Voucher
 
 __all__ = [
@@ -114,7 +119,13 @@ def seed_demo(*, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED,
         report = audit_ledger()
         if created and not report.ok:
             raise DemoLedgerUnsound(report.violations)
+        # Scores, value, stages and segments, so the insight page is full on first sight;
+        # once (a re-run adds nothing), unless the insight was never computed.
+        insight = None
+        if created or not InsightRun.objects.exists():
+            insight = run_insight(now=now, by=users["admin"])
     return {**_counts(), "created": created, "seconds": round(time.monotonic() - started, 1),
+            "insight": insight.summary if insight is not None else None,
             "ledger_ok": report.ok, "violations": report.violations,
             "logins": [(_("customer"), CUSTOMER_EMAIL, DEMO_PASSWORD),
                        (_("cashier (%(store)s)") % {"store": "paris"}, CASHIER_EMAIL,
