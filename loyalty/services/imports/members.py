@@ -38,7 +38,7 @@ hundred rows a second: fine for a programme moved once.
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -117,11 +117,11 @@ def import_members(*, source: Source, store: Store | None = None,
         progress.start("writing", rows)
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         points = 0
-        file_key = _file_key(source)
+        run = uuid.uuid4().hex[:12]  # marks this run's migration entries
         with transaction.atomic():
             for done, row in enumerate(_rows(source, now=now, errors=errors), start=1):
                 try:
-                    outcome, credited = _apply(row, store=store, now=now, file_key=file_key)
+                    outcome, credited = _apply(row, store=store, now=now, run=run)
                 except RowProblem as problem:
                     errors.add(row.line, problem.column, problem.code, problem.message)
                 else:
@@ -135,14 +135,6 @@ def import_members(*, source: Source, store: Store | None = None,
         return {"rows": rows, **counts, "points_credited": points, "store": store.code}
     finally:
         progress.close()
-
-
-def _file_key(source: Source) -> str:
-    digest = hashlib.sha256()
-    with open_source(source) as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def _rows(source: Source, *, now: datetime, errors: ErrorList):
@@ -207,7 +199,7 @@ def parse_row(row: Row, *, now: datetime, errors: ErrorList) -> MemberRow | None
         granted = cell(f"{channel}_marketing", values.yes_no)
         at = (cell(f"{channel}_marketing_at", values.local_datetime, now=now, max_age_days=None)
               if get(f"{channel}_marketing_at") else None)
-        if granted is None and at is not None:
+        if granted is None and at is not None and not get(f"{channel}_marketing"):
             errors.add(row.line, f"{channel}_marketing", "consent_value_required",
                        _("A consent date needs yes or no."))
         elif granted and at is None and get(f"{channel}_marketing_at", "") == "":
@@ -265,7 +257,7 @@ def match(row: MemberRow, *, store: Store) -> Member | None:
     return member
 
 
-def _apply(row: MemberRow, *, store: Store, now: datetime, file_key: str) -> tuple[str, int]:
+def _apply(row: MemberRow, *, store: Store, now: datetime, run: str) -> tuple[str, int]:
     """Create or complete the member of one row; returns (outcome, points credited)."""
     member = match(row, store=store)
     if member is None:
@@ -282,7 +274,7 @@ def _apply(row: MemberRow, *, store: Store, now: datetime, file_key: str) -> tup
     else:
         outcome = "updated" if _complete(member, row, store=store) else "unchanged"
     changed = _record_consents(member, row)
-    credited = _credit_opening_balance(member, row, store=store, now=now, file_key=file_key)
+    credited = _credit_opening_balance(member, row, store=store, now=now, run=run)
     if outcome == "unchanged" and (changed or credited):
         outcome = "updated"
     return outcome, credited
@@ -325,14 +317,14 @@ def _record_consents(member: Member, row: MemberRow) -> bool:
 
 
 def _credit_opening_balance(member: Member, row: MemberRow, *, store: Store, now: datetime,
-                            file_key: str) -> int:
+                            run: str) -> int:
     if not row.opening_balance:
         return 0
     locked = ledger.lock_member(member.pk)
     prior = (PointsEntry.objects.filter(member=locked, kind=PointsEntry.Kind.MIGRATION)
              .order_by("pk").first())
     if prior is not None:
-        if prior.created_at == now and prior.reference.startswith(f"migration:{file_key}:"):
+        if prior.reference.startswith(f"migration:{run}:"):  # from an earlier row of this file
             line = prior.reference.rsplit(":", 1)[-1]
             raise RowProblem("opening_balance", "duplicate_balance", _(
                 "This member already gets an opening balance from line %(line)s.") % {
@@ -342,7 +334,7 @@ def _credit_opening_balance(member: Member, row: MemberRow, *, store: Store, now
     ledger.apply_credit(
         locked, kind=PointsEntry.Kind.MIGRATION, points=row.opening_balance,
         reason=f"Opening balance from the previous programme (import, line {row.line})",
-        reference=f"migration:{file_key}:{row.line}", now=now, available_at=now,
+        reference=f"migration:{run}:{row.line}", now=now, available_at=now,
         expires_at=now + timedelta(days=validity), qualifying=False, earned=False,
         store=store)
     return row.opening_balance
