@@ -119,7 +119,8 @@ def _runner_lock(job_id: int) -> Iterator[bool]:
 
 def _claim(job_id: int, now: datetime) -> ImportJob | None:
     with transaction.atomic():
-        job = (ImportJob.objects.select_for_update(skip_locked=True).defer("content")
+        job = (ImportJob.objects.select_for_update(skip_locked=True, of=("self",))
+               .defer("content")
                .select_related("store", "created_by").filter(pk=job_id).first())
         if job is None or job.finished:
             return None
