@@ -52,3 +52,19 @@ def may_see_insight(user) -> bool:
         return False
     return user.is_superuser or StaffRole.objects.filter(
         user=user, role__in=[StaffRole.Role.ADMIN, StaffRole.Role.MANAGER]).exists()
+
+
+def import_stores(user) -> QuerySet:
+    """The open stores this user may import files for: a manager's stores; every store for
+    programme admins. Never a cashier's."""
+    if not (user.is_authenticated and user.is_active):
+        from loyalty.models import Store
+
+        return Store.objects.none()
+    return stores_for(user, roles=[StaffRole.Role.MANAGER]).filter(active=True).order_by("name")
+
+
+def may_import(user) -> bool:
+    """The import pages (purchase history, members from another programme): managers and
+    programme admins, never cashiers."""
+    return import_stores(user).exists()

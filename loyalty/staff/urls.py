@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.staff import insight, views
+from loyalty.staff import imports, insight, views
 
 app_name = "staff"
 
@@ -21,4 +21,8 @@ urlpatterns = [
     path("insight/members/", insight.members, name="insight-members"),
     path("insight/members.csv", insight.members_csv, name="insight-members-csv"),
     path("insight/<slug:figure>.csv", insight.figure_csv, name="insight-csv"),
+    path("imports/", imports.imports, name="imports"),
+    path("imports/<uuid:uuid>/", imports.import_job, name="import-job"),
+    path("imports/<uuid:uuid>/progress/", imports.import_progress, name="import-progress"),
+    path("imports/<uuid:uuid>/rejected.csv", imports.import_rejected, name="import-rejected"),
 ]

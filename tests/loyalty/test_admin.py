@@ -29,6 +29,7 @@ from loyalty.services import actions, ledger, purchases
 from loyalty.services import cards as card_services
 from loyalty.services import members as member_services
 from loyalty.services.apikeys import create_api_key
+from loyalty.services.imports import jobs as import_jobs
 from loyalty.services.insight import run_insight
 from tests.factories import (
     ActionRuleFactory,
@@ -95,6 +96,8 @@ def programme_data(store, web_store, scale, member, superuser):
                      role=StaffRole.Role.MANAGER)
     Programme.load()
     run_insight(by=superuser)  # scores, segment and stage histories, snapshot, value fit
+    import_jobs.create_job(kind="purchases", store=store, filename="history.csv",
+                           content=b"customer_ref,order_id,occurred_at,amount\n", by=superuser)
     return member
 
 
