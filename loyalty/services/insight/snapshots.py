@@ -41,11 +41,10 @@ def summarise() -> dict:
     """
     segments = dict.fromkeys(Segment.objects.filter(active=True).order_by("code")
                              .values_list("code", flat=True), 0)
-    for code, count in (MemberInsight.objects.filter(segment__isnull=False)
-                        .values_list("segment__code").annotate(n=Count("pk")).order_by()):
-        segments[code] = count
     stages = dict.fromkeys(Stage.values, 0)
-    for stage, count in (MemberInsight.objects.values_list("stage")
-                         .annotate(n=Count("pk")).order_by()):
-        stages[stage] = count
+    for code, stage, count in (MemberInsight.objects.values_list("segment__code", "stage")
+                               .annotate(n=Count("pk")).order_by()):
+        if code is not None:
+            segments[code] = segments.get(code, 0) + count
+        stages[stage] = stages.get(stage, 0) + count
     return {"members": sum(stages.values()), "segments": segments, "stages": stages}
