@@ -157,7 +157,7 @@ class RowParser:
     number of them.
     """
 
-    CACHE = 10_000
+    CACHE = 4096
 
     def __init__(self, *, now: datetime, for_postgres: bool = True):
         self.now = now
