@@ -115,10 +115,12 @@ def clv_horizon_months() -> int | None:
 
 def segment_ref(row) -> dict | None:
     """The contract v1 `segment`: {rfm, name} where `name` is the segment's code (stable, as
-    the contract's "champions" shows) and `rfm` its RFM code, null while unscored."""
-    if row is None or row.segment is None:
+    the contract's "champions" shows) and `rfm` its RFM code."""
+    if row is None or row.segment is None or not row.rfm_code:
+        # v1 promises a string `rfm`: a member in a segment without a score (a rule on the
+        # stage alone) shows no v1 segment; `insight.segment` (insight:read) has it.
         return None
-    return {"rfm": row.rfm_code or None, "name": row.segment.code}
+    return {"rfm": row.rfm_code, "name": row.segment.code}
 
 
 def insight_payload(row, *, horizon: int | None) -> dict:

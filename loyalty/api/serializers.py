@@ -80,9 +80,9 @@ class PointsSerializer(serializers.Serializer):
 
 
 class SegmentSerializer(serializers.Serializer):
-    rfm = serializers.CharField(allow_null=True, help_text=(
-        "The member's RFM code (R, F and M scores 1-5, e.g. \"545\"); null when the member "
-        "has no score (no purchase in the window) yet belongs to a segment."))
+    rfm = serializers.CharField(help_text=(
+        "The member's RFM code (R, F and M scores 1-5, e.g. \"545\"). A member without a "
+        "score has `segment: null` here (their segment, if any, is in `insight`)."))
     name = serializers.CharField(help_text="The segment's code, e.g. champions, at_risk.")
 
 

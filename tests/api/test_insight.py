@@ -65,6 +65,16 @@ def test_the_segment_is_null_for_a_member_never_scored(plain_client, member):
     assert body["segment"] is None
 
 
+def test_a_segment_without_a_score_stays_out_of_the_v1_field(insight_client, member):
+    # v1 promises `rfm` as a string: a segment reached by a rule on the stage alone shows
+    # only in `insight`.
+    MemberInsightFactory(member=member, r=None, f=None, m=None, stage="prospect",
+                         segment=Segment.objects.get(code="new"), segment_since=AT)
+    body = insight_client.get(f"{MEMBERS}{member.pk}/").json()
+    assert body["segment"] is None
+    assert body["insight"]["segment"]["code"] == "new"
+
+
 def test_with_the_scope_a_member_carries_its_insight(insight_client, member):
     ClvFitFactory(horizon_months=12)
     predicted(member)
@@ -236,7 +246,7 @@ def test_the_schema_documents_the_insight_and_the_segments(db):
     components = schema["components"]["schemas"]
     member = components["Member"]
     assert "insight" in member["properties"] and "insight" not in member["required"]
-    assert components["Segment"]["properties"]["rfm"]["nullable"] is True
+    assert "nullable" not in components["Segment"]["properties"]["rfm"]  # a string in v1
     insight = components["Insight"]
     assert set(insight["properties"]) == {"rfm", "segment", "stage", "clv"}
     for part in ("rfm", "segment", "clv"):
