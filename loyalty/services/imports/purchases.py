@@ -299,10 +299,10 @@ def write(*, store: Store, summary: Summary, errors: ErrorList, now: datetime,
     writer = purchases_pg if staging.is_postgres() else purchases_orm
     quarter = summary.rows // 4
     writer.prepare()
+    build_orders(with_lines=staging.is_postgres())
     check_orders(errors)
     writer.resolve_customers(store)
     check_customers(errors)
-    build_orders()
     check_stored_orders(store, errors, summary)
     progress.advance(quarter)
     if errors:
@@ -340,12 +340,16 @@ def check_customers(errors: ErrorList) -> None:
         describe)
 
 
-def build_orders() -> None:
-    """One row per order of the file (its lines agree: `check_orders`)."""
+def build_orders(*, with_lines: bool) -> None:
+    """One row per order of the file, with what `check_orders` needs to see whether its
+    lines agree; on PostgreSQL also its lines as the fingerprint spells them."""
+    lines = (", coalesce(string_agg(item_json, ', ' ORDER BY line), '') AS items_json"
+             if with_lines else "")
     staging.execute(f"""
         CREATE TEMPORARY TABLE {staging.ORDERS} AS
         SELECT order_id, min(line) AS first_line, min(customer_ref) AS customer_ref,
-               min(occurred_at) AS occurred_at, sum(amount_cents) AS amount_cents
+               max(customer_ref) AS last_ref, min(occurred_at) AS occurred_at,
+               max(occurred_at) AS last_at, sum(amount_cents) AS amount_cents {lines}
         FROM {staging.ROWS} GROUP BY order_id""")
     staging.execute(f"CREATE UNIQUE INDEX import_orders_id ON {staging.ORDERS} (order_id)")
 
@@ -376,8 +380,16 @@ def check_stored_orders(store: Store, errors: ErrorList, summary: Summary) -> No
 
 
 def check_orders(errors: ErrorList) -> None:
-    """Rows of one order name one customer and one time; the order's total is within bounds."""
+    """Rows of one order name one customer and one time; the order's total is within bounds.
+
+    The orders table tells whether any order is wrong; only then are the rows read again
+    to say which lines.
+    """
     max_cents = int(Decimal(settings.LOYALTY_MAX_PURCHASE_AMOUNT) * 100)
+    if not staging.scalar(f"""
+            SELECT count(*) FROM {staging.ORDERS} WHERE customer_ref <> last_ref
+            OR occurred_at <> last_at OR amount_cents > %s""", [max_cents]):
+        return
     lines = f"""
         SELECT line, order_id, customer_ref, occurred_at,
                first_value(customer_ref) OVER w AS order_ref,

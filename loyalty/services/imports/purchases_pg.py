@@ -129,7 +129,7 @@ def insert_purchases(store: Store, now: datetime, summary) -> None:
     """The new orders and their lines, in one statement; fingerprints as record_purchase's."""
     amount = "(o.amount_cents / 100.0)::numeric(14, 2)"
     fingerprint = (f"""encode(sha256(convert_to('{{"amount": "' || {amount}::text || '", """
-                   f""""items": [' || coalesce(i.json, '') || ']}}', 'UTF8')), 'hex')""")
+                   f""""items": [' || o.items_json || ']}}', 'UTF8')), 'hex')""")
     added, items = next(staging.query(f"""
         WITH added AS (
             INSERT INTO loyalty_purchase (store_id, order_id, member_id, amount, occurred_at,
@@ -139,9 +139,6 @@ def insert_purchases(store: Store, now: datetime, summary) -> None:
                    m.balance, NULL, {fingerprint}, %s
             FROM {ORDERS} o JOIN {CUSTOMERS} c ON c.customer_ref = o.customer_ref
             JOIN loyalty_member m ON m.id = c.member_id
-            LEFT JOIN (SELECT order_id, string_agg(item_json, ', ' ORDER BY line) AS json
-                       FROM {staging.ROWS} WHERE sku IS NOT NULL GROUP BY order_id) i
-              ON i.order_id = o.order_id
             WHERE NOT EXISTS (SELECT 1 FROM loyalty_purchase p
                               WHERE p.store_id = %s AND p.order_id = o.order_id)
             ORDER BY o.occurred_at, o.order_id

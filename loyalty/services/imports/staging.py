@@ -12,6 +12,7 @@ session: nobody else sees them, and they vanish with the connection.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from django.db import connection
 
@@ -63,12 +64,30 @@ def load(rows: list[tuple]) -> None:
     with connection.cursor() as cursor:
         if is_postgres():
             with cursor.cursor.copy(f"COPY {ROWS} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                copy.write("".join(map(_copy_line, rows)).encode())
         else:
             marks = ", ".join(["%s"] * len(COLUMNS))
             cursor.executemany(f"INSERT INTO {ROWS} ({', '.join(COLUMNS)}) VALUES ({marks})",
                                rows)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _copy_line(row: tuple) -> str:
+    """One row in COPY's text format (spelt out here: psycopg's write_row, called for each
+    of a million rows, costs more than the rest of the staging)."""
+    return "\t".join(map(_copy_text, row)) + "\n"
 
 
 def analyse(*indexes: str) -> None:

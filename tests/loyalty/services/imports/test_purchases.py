@@ -347,3 +347,16 @@ def test_staging_tables_are_gone_afterwards(store):
 def test_the_ten_year_limit_follows_now(store):
     old = (NOW - timedelta(days=3649)).date().isoformat()
     assert run(purchases(f"C1,O1,{old},1.00"), store)["purchases_added"] == 1
+
+
+def test_backslashes_and_quotes_are_kept_as_written(store):
+    run(purchases('C\\1,O\\1,2024-03-01,4.00,,Jo,"Dupont \\ ""Fils""",A\\B,c\\d,2', header=FULL),
+        store)
+    purchase = Purchase.objects.get()
+    assert purchase.order_id == "O\\1"
+    assert purchase.member.last_name == 'Dupont \\ "Fils"'
+    assert ExternalId.objects.get().value == "C\\1"
+    item = purchase.items.get()
+    assert (item.sku, item.category) == ("A\\B", "c\\d")
+    assert purchase.fingerprint == _fingerprint({"amount": Decimal("4.00"), "items": [
+        {"sku": "A\\B", "category": "c\\d", "quantity": 2, "unit_price": Decimal("2.00")}]})
