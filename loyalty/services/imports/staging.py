@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 ROWS = "import_rows"
 CUSTOMERS = "import_customers"
@@ -29,7 +29,23 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+# PostgreSQL keeps a session's temporary tables in its own buffers, 8 MB by default: a
+# million staged rows would go to disk and back at every statement. It can only be raised
+# before the session's first temporary table; a worker's later imports keep what it got.
+TEMP_BUFFERS = "256MB"
+
+
+def _raise_temp_buffers() -> None:
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+    except DatabaseError:
+        pass  # this session has used temporary tables already
+
+
 def create() -> None:
+    if is_postgres():
+        _raise_temp_buffers()
     drop()
     occurred = "timestamptz" if is_postgres() else "text"
     with connection.cursor() as cursor:
