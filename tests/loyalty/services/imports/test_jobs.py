@@ -188,4 +188,6 @@ def test_a_job_another_worker_holds_is_left_alone(store):
         assert run_import_job(job.pk) == "skipped"
         job.refresh_from_db()
         assert (job.status, job.attempts) == (ImportJob.Status.QUEUED, 0)
+        other_worker.execute("SELECT pg_advisory_unlock(%s, %s)",
+                             [jobs.ADVISORY_LOCK_CLASS, job.pk])
     assert run_import_job(job.pk) == "done"
