@@ -40,7 +40,7 @@ def resolve_customers(store: Store) -> None:
                 f" '') AS {column}")
 
     staging.execute(f"""
-        CREATE TEMPORARY TABLE {CUSTOMERS} AS
+        CREATE TEMPORARY TABLE {CUSTOMERS} WITH (fillfactor = 50) AS
         SELECT customer_ref, min(line) AS first_line, {first('email')}, {first('first_name')},
                {first('last_name')}, NULL::bigint AS member_id, ''::varchar(16) AS found,
                0 AS candidates, NULL::varchar(16) AS card_number
