@@ -243,21 +243,32 @@ class JobProgress(Progress):
         self._last = clock.timestamp()
         state = {"status": self.status, "rows_done": min(self.done, self.total or self.done),
                  "rows_total": self.total}
-        cache.set(_progress_key(self.job_id), state, timeout=int(lease().total_seconds()))
+        _best_effort(cache.set, _progress_key(self.job_id), state,
+                     timeout=int(lease().total_seconds()))
         if not connection.in_atomic_block:
             # Outside the import's transaction: the row shows it, and the lease goes on.
             ImportJob.objects.filter(pk=self.job_id, status__in=RUNNING).update(
                 **state, next_attempt_at=clock + lease())
 
     def forget(self) -> None:
-        cache.delete(_progress_key(self.job_id))
+        _best_effort(cache.delete, _progress_key(self.job_id))
+
+
+def _best_effort(call, *args, **kwargs):
+    """The cache only makes progress show sooner: an import never fails because Redis is
+    down (the job row still shows progress whenever it can commit)."""
+    try:
+        return call(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - any cache backend's connection error
+        logger.warning("import progress: the cache did not answer", exc_info=True)
+        return None
 
 
 def job_progress(job: ImportJob) -> dict:
     """What the job page shows: status, rows done of rows expected, percent, finished."""
     state = {"status": job.status, "rows_done": job.rows_done, "rows_total": job.rows_total}
     if not job.finished:
-        state.update(cache.get(_progress_key(job.pk)) or {})
+        state.update(_best_effort(cache.get, _progress_key(job.pk)) or {})
     total, done = state["rows_total"], state["rows_done"]
     return {**state, "status_label": str(Status(state["status"]).label),
             "percent": 100 if job.finished else (min(99, done * 100 // total) if total else 0),

@@ -165,6 +165,25 @@ def test_progress_comes_from_the_running_worker(store):
     progress.forget()
 
 
+class _DownCache:
+    """A cache whose server is down: every call raises, as django-redis's would."""
+
+    def __getattr__(self, name):
+        def refuse(*args, **kwargs):
+            raise ConnectionError("Redis is down")
+        return refuse
+
+
+def test_an_import_runs_to_its_end_with_the_cache_down(store, monkeypatch):
+    monkeypatch.setattr(jobs, "cache", _DownCache())
+    job = new_job(store)
+    jobs.run_job(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.DONE
+    assert job.summary["purchases_added"] == 2
+    assert jobs.job_progress(job)["percent"] == 100
+
+
 @pytest.mark.parametrize("content, field", [(b"", "file"), (b"x" * 11, "file")])
 def test_an_empty_or_oversized_upload_is_refused(store, settings, content, field):
     settings.LOYALTY_IMPORT_MAX_BYTES = 10
