@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 SCORE = [MinValueValidator(1), MaxValueValidator(5)]
 
@@ -22,7 +23,7 @@ class Stage(models.TextChoices):
 
     PROSPECT = "prospect", _("Prospect")
     NEW = "new", _("New")
-    ACTIVE = "active", _("Active")
+    ACTIVE = "active", pgettext_lazy("lifecycle stage", "Active")
     LOYAL = "loyal", _("Loyal")
     AT_RISK = "at_risk", _("At risk")
     LAPSED = "lapsed", _("Lapsed")

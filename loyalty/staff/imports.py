@@ -90,7 +90,8 @@ class ImportForm(forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > settings.LOYALTY_IMPORT_MAX_BYTES:
             raise forms.ValidationError(_(
-                "This file is %(size)s; the limit is %(max)s. Split it into smaller files.") % {
+                "This file is %(size)s bytes; the limit is %(max)s bytes. Split it into smaller "
+                "files.") % {
                     "size": formats.number_format(upload.size), "max":
                     formats.number_format(settings.LOYALTY_IMPORT_MAX_BYTES)})
         if not upload.size:

@@ -202,7 +202,7 @@ def test_an_empty_or_too_large_file_is_a_form_error(manager_client, settings):
     settings.LOYALTY_IMPORT_MAX_BYTES = 50
     response = upload(manager_client, GOOD)
     assert response.status_code == 400
-    assert "the limit is 50" in str(response.context["form"].errors["file"])
+    assert "the limit is 50 bytes" in str(response.context["form"].errors["file"])
     assert not ImportJob.objects.exists()
 
 

@@ -34,7 +34,8 @@ class Command(BaseCommand):
         for code, count in sorted(summary["segments"].items(), key=lambda item: -item[1]):
             self.stdout.write(f"  {names.get(code, code):<24} {count:>8}")
         unsegmented = run.members - sum(summary["segments"].values())
-        self.stdout.write(f"  {_('(no segment)'):<24} {unsegmented:>8}")
+        no_segment = _("(no segment)")
+        self.stdout.write(f"  {no_segment:<24} {unsegmented:>8}")
         self.stdout.write(_("Lifecycle stages:"))
         for stage, count in summary["stages"].items():
             self.stdout.write(f"  {stages.get(stage, stage)!s:<24} {count:>8}")
