@@ -211,6 +211,7 @@ def _score(cursor, fit: ClvFit, now: datetime, chunk_size: int) -> int:
             else:
                 updated += _bulk_update(ids, scores, now)
     if postgres:
+        cursor.execute("ANALYZE clv_scores")  # a temporary table has no statistics otherwise
         cursor.execute("""
             UPDATE loyalty_memberinsight i SET p_alive = s.p_alive,
                 expected_purchases = s.expected_purchases, expected_spend = s.expected_spend,

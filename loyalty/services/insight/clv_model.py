@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import betaln, expit, gammaln
+from scipy.special import betaln, digamma, expit, gammaln
 
 WEEKS_PER_MONTH = 365.25 / 12 / 7  # 4.348: a calendar month on average, in weeks
 SERIES_Z_MAX = 0.9  # beyond, the series needs > 350 terms: quadrature takes over
+SERIES_A_MAX = 50.0  # its terms first grow like (1-z)^-(a-1): beyond, quadrature too
+SERIES_TERMS = 5_000  # at most ~800 are needed within those bounds; a safety net
 
 
 class FitError(RuntimeError):
     """The optimiser did not reach a usable maximum of the likelihood."""
 
 
-def _fit(negll, start) -> np.ndarray:
-    result = minimize(negll, np.log(start), method="BFGS", options={"gtol": 1e-6})
+def _fit(negll, start, *, jac=False) -> np.ndarray:
+    result = minimize(negll, np.log(start), method="BFGS", jac=jac, options={"gtol": 1e-6})
     params = np.exp(result.x)
     if not (np.isfinite(result.fun) and np.all(np.isfinite(params))):
         raise FitError(result.message)
@@ -34,16 +36,39 @@ def _fit(negll, start) -> np.ndarray:
     return params
 
 
+def _bgnbd(params, x, t_x, T, weights=None, *, gradient=False):
+    """Sum of the BG/NBD log-likelihoods (FHL 2005, eq. 6), and its gradient in the
+    log-parameters. The special functions depend on x alone: computed per distinct x."""
+    r, alpha, a, b = params
+    xs, index = np.unique(x, return_inverse=True)
+    index = index.ravel()
+    gammas = (gammaln(r + xs) - gammaln(r) + r * np.log(alpha))[index]
+    log_alive = (betaln(a, b + xs) - betaln(a, b))[index] - (r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_gone = np.where(xs > 0, betaln(a + 1, b + xs - 1) - betaln(a, b), -np.inf)[index]
+    log_gone = log_gone - (r + x) * np.log(alpha + t_x)
+    ll = gammas + np.logaddexp(log_alive, log_gone)
+    weights = np.ones_like(ll) if weights is None else weights
+    if not gradient:
+        return float(weights @ ll)
+    alive, gone = np.exp(log_alive - ll + gammas), np.exp(log_gone - ll + gammas)
+    shared = digamma(a + b) - digamma(a + b + xs)  # d/da and d/db of -betaln parts
+    with np.errstate(invalid="ignore"):
+        gone_b = np.where(xs > 0, digamma(np.maximum(b + xs - 1, 1e-300)), 0.0)
+    d_r = ((digamma(r + xs) - digamma(r))[index] + np.log(alpha)
+           - alive * np.log(alpha + T) - gone * np.log(alpha + t_x))
+    d_alpha = r / alpha - (r + x) * (alive / (alpha + T) + gone / (alpha + t_x))
+    d_a = alive * shared[index] + gone * (shared + 1 / a)[index]  # psi(a+1) - psi(a) = 1/a
+    d_b = (alive * (digamma(b + xs) - digamma(b) + shared)[index]
+           + gone * (gone_b - digamma(b) + shared)[index])
+    grad = np.array([d @ weights for d in (d_r, d_alpha, d_a, d_b)]) * np.asarray(params)
+    return float(weights @ ll), grad
+
+
 def bgnbd_loglik(params, x, t_x, T, weights=None) -> float:
     """Sum of the BG/NBD log-likelihoods (FHL 2005, eq. 6) of the customers."""
-    r, alpha, a, b = params
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    alive = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dropped = np.where(x > 0, betaln(a + 1, np.maximum(b + x - 1, 1e-300)) - betaln(a, b)
-                           - (r + x) * np.log(alpha + t_x), -np.inf)
-    ll = common + np.logaddexp(alive, dropped)
-    return float(np.sum(ll if weights is None else weights * ll))
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    return _bgnbd(params, x, t_x, T, weights)
 
 
 def fit_bgnbd(x, t_x, T, weights=None) -> tuple[float, float, float, float]:
@@ -51,8 +76,13 @@ def fit_bgnbd(x, t_x, T, weights=None) -> tuple[float, float, float, float]:
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     total = len(x) if weights is None else float(np.sum(weights))
     start = [1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0]
-    # Scaled by the number of customers, so the gradient tolerance means the same at any size.
-    params = _fit(lambda p: -bgnbd_loglik(np.exp(p), x, t_x, T, weights) / total, start)
+
+    def negll(log_params):
+        ll, grad = _bgnbd(np.exp(log_params), x, t_x, T, weights, gradient=True)
+        # Per customer, so the gradient tolerance means the same at any size.
+        return -ll / total, -grad / total
+
+    params = _fit(negll, start, jac=True)
     return tuple(float(v) for v in params)
 
 
@@ -75,7 +105,8 @@ def _if_alive(params, t, x, T) -> np.ndarray:
     faster. Summed with s = a-1 taken out of the terms, so a = 1 is no special case:
     C [1 - (1-z)^s]/s - (1-z)^s sum_k v_k, v_k = (A)_k (s+1)_{k-1} z^k / ((C+1)_{k-1} k!),
     on the entries still running only. Beyond SERIES_Z_MAX (a short history against a
-    long horizon) the series is slow and the same expectation is integrated instead.
+    long horizon) or SERIES_A_MAX the series is slow, and the same expectation is
+    integrated instead.
     """
     r, alpha, a, b = params
     t, x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, T)))
@@ -84,11 +115,12 @@ def _if_alive(params, t, x, T) -> np.ndarray:
     log1mz = np.log1p(-z)
     head = C * (-log1mz if s == 0 else -np.expm1(s * log1mz) / s)
     total = np.zeros(z.shape)
-    running = np.flatnonzero((z > 0) & (z <= SERIES_Z_MAX))
+    series = (z > 0) & (z <= SERIES_Z_MAX) & (a <= SERIES_A_MAX)
+    running = np.flatnonzero(series)
     Cr, zr, hr = (v.ravel()[running] for v in (C, z, head))  # compacted as entries converge
     sums, term = np.zeros(running.size), A * zr
     k = 1
-    while running.size:
+    while running.size and k < SERIES_TERMS:
         sums += term
         ratio = (A + k) * (s + k) * zr / ((Cr + k) * (k + 1))
         done = ((np.abs(term) <= 1e-16 * np.maximum(np.abs(sums), np.abs(hr)) * (1 - zr))
@@ -101,7 +133,7 @@ def _if_alive(params, t, x, T) -> np.ndarray:
                                                                  term))
         k += 1
     result = np.asarray(head - np.exp(s * log1mz) * total)  # 0-d stays an array
-    far = np.flatnonzero(z > SERIES_Z_MAX)
+    far = np.union1d(np.flatnonzero((z > 0) & ~series), running)
     for block in np.array_split(far, -(-far.size // 2000)) if far.size else ():
         result.flat[block] = _by_quadrature(a, b + x.flat[block], r + x.flat[block],
                                             t.flat[block] / (alpha + T.flat[block]))
@@ -112,10 +144,11 @@ _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(10)
 _LN2, _TAIL = np.log(2), 38.0  # e^-38 ~ 3e-17: past it, the integrand is its limit
 
 
-def _panels(start, count):
-    """Gauss-Legendre nodes and weights on `count` unit panels from `start`."""
-    edges = start + np.arange(count)
-    return ((edges[:, None] + (_GL_NODES + 1) / 2).ravel(), np.tile(_GL_WEIGHTS / 2, count))
+def _panels(start, count, width=1.0):
+    """Gauss-Legendre nodes and weights on `count` panels of `width` from `start`."""
+    edges = start + width * np.arange(count)
+    return ((edges[:, None] + width * (_GL_NODES + 1) / 2).ravel(),
+            np.tile(width * _GL_WEIGHTS / 2, count))
 
 
 def _by_quadrature(a, b1, n, c) -> np.ndarray:
@@ -123,23 +156,51 @@ def _by_quadrature(a, b1, n, c) -> np.ndarray:
 
     Given alive at T, lambda ~ Gamma(n = r+x, alpha+T) and p ~ Beta(a, b1 = b+x); a customer
     alive with (lambda, p) buys (1 - e^(-lambda p t))/p times in t on average, whose mean
-    over lambda is (1 - (1 + p c)^-n)/p with c = t/(alpha+T). The Beta integral is split at
-    p = 1/2 and taken in w = -log p and u = -log(1-p), where every feature is about one unit
-    wide (10-point Gauss-Legendre per unit), each with its exact limit beyond e^-38.
+    over lambda is h(p) = (1 - (1 + p c)^-n)/p with c = t/(alpha+T). h changes over about
+    one unit of log p; the Beta density is either peaked (both parameters >= 5) or wide.
     """
+    peaked = (a >= 5) & (b1 >= 5)
+    result = np.empty(b1.shape)
+    if peaked.any():
+        result[peaked] = _around_the_mode(a, b1[peaked], n[peaked], c[peaked])
+    if not peaked.all():
+        result[~peaked] = _over_log_p(a, b1[~peaked], n[~peaked], c[~peaked])
+    return result
+
+
+def _log_h(p, n, c):
+    return np.log(-np.expm1(-n * np.log1p(p * c))) - np.log(p)
+
+
+def _around_the_mode(a, b1, n, c) -> np.ndarray:
+    """In y = logit p the Beta density is unimodal at y0 = log(a/b1), sigma = sqrt(1/a + 1/b1)
+    wide, and negligible past 16 sigma (h tilts it by at most e^|dy|; 4e-12 at worst, for
+    a or b1 near 5, against a finer rule), on panels of 2 sigma. Taken
+    relative to the mode and divided by its own quadrature, so that no large normalising
+    constant is lost in rounding when a and b1 are in the millions."""
+    b1, n, c = (v[:, None] for v in (b1, n, c))
+    sigma, mode = np.sqrt(1 / a + 1 / b1), a / (a + b1)
+    tau, weights = _panels(-16.0, 16, width=2.0)
+    dy = sigma * tau
+    density = np.exp(a * dy - (a + b1) * np.log1p(mode * np.expm1(dy)))
+    h = np.exp(_log_h(expit(np.log(a / b1) + dy), n, c))
+    return ((density * h) @ weights) / (density @ weights)
+
+
+def _over_log_p(a, b1, n, c) -> np.ndarray:
+    """A wide Beta: split at p = 1/2, taken in w = -log p and u = -log(1-p) on unit panels,
+    each with its exact limit beyond e^-38 (h and the density then constant or exponential)."""
     b1, n, c = (v[:, None] for v in (b1, n, c))
     norm = betaln(a, b1)
     count = int(np.ceil(_TAIL + max(0.0, np.max(np.log(n * c)), np.max(np.log(b1)))))
     w, w_weights = _panels(_LN2, count)
     w_stop = _LN2 + count
     p = np.exp(-w)
-    log_h = np.log(-np.expm1(-n * np.log1p(p * c))) + w
-    small = np.exp(-a * w + (b1 - 1) * np.log1p(-p) + log_h - norm) @ w_weights
+    small = np.exp(-a * w + (b1 - 1) * np.log1p(-p) + _log_h(p, n, c) - norm) @ w_weights
     small += np.exp(np.log(n * c) - a * w_stop - np.log(a) - norm).ravel()  # p < e^-w_stop
     u, u_weights = _panels(_LN2, int(_TAIL))
     p = -np.expm1(-u)
-    log_h = np.log(-np.expm1(-n * np.log1p(p * c))) - np.log(p)
-    large = np.exp((a - 1) * np.log(p) - b1 * u + log_h - norm) @ u_weights
+    large = np.exp((a - 1) * np.log(p) - b1 * u + _log_h(p, n, c) - norm) @ u_weights
     limit = np.log(-np.expm1(-n * np.log1p(c)))  # log h(1), for 1 - p < e^-(ln 2 + 38)
     large += np.exp(limit - b1 * (_LN2 + _TAIL) - np.log(b1) - norm).ravel()
     return small + large

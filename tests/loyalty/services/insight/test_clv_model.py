@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import approx_fprime
 
 from loyalty.services.insight import clv_model
 from tests.loyalty.services.insight.cdnow import (
@@ -52,6 +53,19 @@ def test_a_fit_on_distinct_rows_with_their_counts_equals_the_fit_on_every_row(cd
         clv_model.fit_bgnbd(x, t_x, T), rel=1e-5)
 
 
+def test_the_likelihood_gradient_matches_finite_differences(cdnow):
+    x, t_x, T, _m = cdnow.T
+    weights = np.arange(len(x)) % 3 + 1.0
+
+    def loglik(log_params):
+        return clv_model.bgnbd_loglik(np.exp(log_params), x, t_x, T, weights)
+
+    for params in (CDNOW_PARAMS, (1.5, 0.7, 3.0, 0.2), (0.05, 20.0, 0.1, 9.0)):
+        _ll, grad = clv_model._bgnbd(params, x, t_x, T, weights, gradient=True)
+        numeric = approx_fprime(np.log(params), loglik, 1e-6)
+        assert grad == pytest.approx(numeric, rel=1e-4, abs=1e-2)
+
+
 def test_the_papers_worked_example():
     # FHL (2005), section 5: x = 2, t_x = 30.43, T = 38.86 expects 1.226 purchases in 39 weeks.
     assert clv_model.expected_purchases(CDNOW_PARAMS, 39, 2, 30.43, 38.86) == pytest.approx(
@@ -59,19 +73,36 @@ def test_the_papers_worked_example():
 
 
 def reference_expected(params, t, x, t_x, T):
-    """FHL (2005) eq. 10 as printed (no transformation), at 60 digits."""
+    """FHL (2005) eq. 10 as printed (no transformation), at 60 digits; for a in the
+    millions (where mpmath's 2F1 takes minutes), the Beta integral it stands for."""
     with mpmath.workdps(60):
         r, alpha, a, b = (mpmath.mpf(v) for v in params)
         if a == 1:  # 0/0 as printed: its limit, to 20 digits
             a += mpmath.mpf("1e-40")
         t, x, t_x, T = (mpmath.mpf(v) for v in (t, x, t_x, T))
-        z = t / (alpha + T + t)
-        bracket = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * mpmath.hyp2f1(
-            r + x, b + x, a + b + x - 1, z)
-        value = (a + b + x - 1) / (a - 1) * bracket
+        if a < 1e5:
+            z = t / (alpha + T + t)
+            bracket = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * mpmath.hyp2f1(
+                r + x, b + x, a + b + x - 1, z)
+            value = (a + b + x - 1) / (a - 1) * bracket
+        else:
+            value = beta_integral(a, b + x, r + x, t / (alpha + T))
         if x > 0:
             value /= 1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x)
         return float(value)
+
+
+def beta_integral(a, b1, n, c):
+    """E[(1 - (1 + p c)^-n) / p] for p ~ Beta(a, b1), by mpmath's quadrature about the mode."""
+    log_beta = mpmath.log(mpmath.beta(a, b1))
+    mode = a / (a + b1)
+    sd = mpmath.sqrt(mode * (1 - mode) / (a + b1))
+
+    def integrand(p):
+        density = mpmath.exp((a - 1) * mpmath.log(p) + (b1 - 1) * mpmath.log(1 - p) - log_beta)
+        return density * (1 - (1 + p * c) ** -n) / p
+
+    return mpmath.quad(integrand, [mode + k * sd for k in range(-40, 41, 2)])
 
 
 EXTREMES = [
@@ -93,6 +124,12 @@ EXTREMES = [
     ((0.29, 0.016, 0.025, 0.014), 52, 600, 0.5, 0.5),
     ((0.65, 0.017, 9.49, 0.56), 520, 20, 0, 0),  # a large
     (CDNOW_PARAMS, 104, 2, 1, 1),  # z = 0.913, just past the series
+    # a and b run off together when nobody seems to leave (a fixed dropout probability):
+    # the series' terms would first grow like (1-z)^-(a-1); by quadrature around the mode.
+    ((0.49, 3.16, 307.7, 841.8), 52, 3, 20, 60),
+    ((0.49, 3.16, 4.49e6, 1.23e7), 52, 3, 20, 60),
+    ((0.49, 3.16, 4.49e6, 1.23e7), 520, 500, 52, 52.1),
+    ((0.49, 3.16, 60.0, 2.0), 4.35, 0, 0, 10),
     ((0.05, 60.0, 0.1, 25.0), 52, 7, 80, 100),
     ((1.2, 2.0, 1.0 + 1e-7, 3.0), 52, 5, 20, 30),  # a -> 1: the bracket over a-1 stays exact
     ((1.2, 2.0, 1.0 - 1e-7, 3.0), 52, 0, 0, 30),
