@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from loyalty.models import ClvFit, MemberInsight, Purchase
+from loyalty.services.insight import clv_model
 from tests.factories import make_member, programme
 from tests.loyalty.services.insight import cdnow
 
@@ -67,3 +68,16 @@ def test_clv_refuses_a_bad_date_clearly(db, value, message):
     with pytest.raises(CommandError, match=message):
         call_command("clv", "--calibration-end", value)
     assert not ClvFit.objects.exists()
+
+
+def test_clv_says_when_the_models_did_not_converge(store, capsys, monkeypatch):
+    def diverge(*args, **kwargs):
+        raise clv_model.FitError("Desired error not necessarily achieved")
+
+    programme(clv_min_repeat_customers=200)
+    cdnow.load_into_db(store)
+    monkeypatch.setattr(clv_model, "fit_bgnbd", diverge)
+    lines, summary = run(capsys, "--calibration-end", "1997-09-30")
+    assert "did not converge" in lines[-1]
+    assert summary["status"] == "failed" and summary["bgnbd"]["r"] is None
+    assert not MemberInsight.objects.filter(predicted_value__isnull=False).exists()

@@ -64,7 +64,8 @@ def fit_and_score(*, calibration_end: date | None = None, now: datetime | None =
     - `insufficient_data` (fewer repeat customers than Programme.clv_min_repeat_customers)
       or `failed` (the optimiser did not converge): every member's CLV fields are NULL,
       never a made-up prediction.
-    Raises Invalid if `calibration_end` is after today.
+    Raises Invalid if `calibration_end` is after today. The fit reads `sample_size`
+    customers at most; scoring reads and writes `chunk_size` customers at a time.
     """
     now = now or timezone.now()
     today = timezone.localtime(now, _zone()).date()
@@ -84,11 +85,11 @@ def fit_and_score(*, calibration_end: date | None = None, now: datetime | None =
         else:
             _fit(fit, sample)
         if fit.status == ClvFit.Status.OK:
-            _create_missing_rows(cursor, now, chunk_size)
+            _create_missing_rows(now, chunk_size)
             fit.members_scored = _score(cursor, fit, now, chunk_size)
-            _clear(cursor, only_without_purchase=True)
+            _clear(only_without_purchase=True)
         else:
-            _clear(cursor, only_without_purchase=False)
+            _clear(only_without_purchase=False)
         cursor.execute("DROP TABLE clv_customers")
         fit.save()
     logger.info("clv fit %s: %s", fit.pk, fit.status)
@@ -167,27 +168,29 @@ def _fit(fit: ClvFit, sample: np.ndarray) -> None:
         fit.p, fit.q, fit.v = clv_model.fit_gamma_gamma(repeat[:, 0], repeat[:, 3])
     except clv_model.FitError as error:
         logger.warning("clv fit failed: %s", error)
-        fit.status = ClvFit.Status.FAILED
-        return
-    if fit.q <= 1:  # the expected spend per purchase is infinite: no usable model
+    else:
+        if fit.q > 1:
+            fit.status = ClvFit.Status.OK
+            return
+        # q <= 1: the expected spend per purchase is infinite, no usable model.
         logger.warning("clv fit failed: Gamma-Gamma q = %s <= 1", fit.q)
-        fit.status = ClvFit.Status.FAILED
-        return
-    fit.status = ClvFit.Status.OK
+    fit.status = ClvFit.Status.FAILED
+    fit.r = fit.alpha = fit.a = fit.b = fit.p = fit.q = fit.v = None
 
 
-def _create_missing_rows(cursor, now: datetime, chunk_size: int) -> None:
+def _create_missing_rows(now: datetime, chunk_size: int) -> None:
     """An insight row for each active customer without one (the nightly run makes them)."""
-    cursor.execute("""
-        SELECT c.member_id FROM clv_customers c
-        JOIN loyalty_member m ON m.id = c.member_id
-        LEFT JOIN loyalty_memberinsight i ON i.member_id = c.member_id
-        WHERE m.status = %s AND i.member_id IS NULL
-    """, [Member.Status.ACTIVE])
-    while ids := cursor.fetchmany(chunk_size):
-        MemberInsight.objects.bulk_create(
-            [MemberInsight(member_id=member_id, computed_at=now) for (member_id,) in ids],
-            batch_size=1000, ignore_conflicts=True)
+    with connection.chunked_cursor() as missing:
+        missing.execute("""
+            SELECT c.member_id FROM clv_customers c
+            JOIN loyalty_member m ON m.id = c.member_id
+            LEFT JOIN loyalty_memberinsight i ON i.member_id = c.member_id
+            WHERE m.status = %s AND i.member_id IS NULL
+        """, [Member.Status.ACTIVE])
+        while ids := missing.fetchmany(chunk_size):
+            MemberInsight.objects.bulk_create(
+                [MemberInsight(member_id=member_id, computed_at=now) for (member_id,) in ids],
+                batch_size=1000, ignore_conflicts=True)
 
 
 def _score(cursor, fit: ClvFit, now: datetime, chunk_size: int) -> int:
@@ -264,7 +267,7 @@ def _bulk_update(ids: list[int], scores: dict[str, np.ndarray], now: datetime) -
     return MemberInsight.objects.bulk_update(rows, CLV_FIELDS, batch_size=500)
 
 
-def _clear(cursor, *, only_without_purchase: bool) -> None:
+def _clear(*, only_without_purchase: bool) -> None:
     """NULL CLV fields: for members with no purchase in the calibration, or for everyone."""
     rows = MemberInsight.objects.filter(
         Q(p_alive__isnull=False) | Q(expected_purchases__isnull=False)

@@ -180,10 +180,11 @@ def test_a_fit_that_does_not_converge_is_recorded_as_failed_with_no_prediction(
     def diverge(*args, **kwargs):
         raise clv_model.FitError("Desired error not necessarily achieved")
 
-    monkeypatch.setattr(clv_model, "fit_bgnbd", diverge)
+    monkeypatch.setattr(clv_model, "fit_gamma_gamma", diverge)
     fit = clv.fit_and_score(calibration_end=cdnow.CALIBRATION_END, now=NOW)
     assert fit.status == ClvFit.Status.FAILED
-    assert fit.r is None and fit.members_scored == 0
+    assert (fit.r, fit.alpha, fit.a, fit.b, fit.p, fit.q, fit.v) == (None,) * 7
+    assert fit.members_scored == 0
     assert set(stored().values()) == {(None,) * 5}
 
 
