@@ -215,13 +215,28 @@ def expected_purchases(params, t, x, t_x, T) -> np.ndarray:
     return _if_alive(params, t, x, T) * p_alive(params, x, t_x, T)
 
 
+def _gamma_gamma(params, x, m_x, weights=None, *, gradient=False):
+    """Sum of the Gamma-Gamma log-likelihoods (Fader & Hardie 2013) of the mean spends m_x
+    of x > 0 purchases, and its gradient in the log-parameters."""
+    p, q, v = params
+    px, spent = p * x, np.log(x * m_x + v)
+    ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * np.log(m_x)
+          + px * np.log(x) - (px + q) * spent)
+    weights = np.ones_like(ll) if weights is None else weights
+    if not gradient:
+        return float(weights @ ll)
+    both = digamma(px + q)
+    d_p = x * (both - digamma(px) + np.log(m_x) + np.log(x) - spent)
+    d_q = both - digamma(q) + np.log(v) - spent
+    d_v = q / v - (px + q) / (x * m_x + v)
+    grad = np.array([d @ weights for d in (d_p, d_q, d_v)]) * np.asarray(params)
+    return float(weights @ ll), grad
+
+
 def gamma_gamma_loglik(params, x, m_x, weights=None) -> float:
     """Sum of the Gamma-Gamma log-likelihoods of the mean spends m_x of x > 0 purchases."""
-    p, q, v = params
-    px = p * x
-    ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * np.log(m_x)
-          + px * np.log(x) - (px + q) * np.log(x * m_x + v))
-    return float(np.sum(ll if weights is None else weights * ll))
+    return _gamma_gamma(params, np.asarray(x, dtype=float), np.asarray(m_x, dtype=float),
+                        weights)
 
 
 def fit_gamma_gamma(x, m_x, weights=None) -> tuple[float, float, float]:
@@ -229,7 +244,12 @@ def fit_gamma_gamma(x, m_x, weights=None) -> tuple[float, float, float]:
     x, m_x = np.asarray(x, dtype=float), np.asarray(m_x, dtype=float)
     total = len(x) if weights is None else float(np.sum(weights))
     start = [1.0, 1.0, max(float(np.mean(m_x)), 1e-3)]
-    params = _fit(lambda p: -gamma_gamma_loglik(np.exp(p), x, m_x, weights) / total, start)
+
+    def negll(log_params):
+        ll, grad = _gamma_gamma(np.exp(log_params), x, m_x, weights, gradient=True)
+        return -ll / total, -grad / total
+
+    params = _fit(negll, start, jac=True)
     return tuple(float(v) for v in params)
 
 

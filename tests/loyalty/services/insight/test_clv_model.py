@@ -53,7 +53,7 @@ def test_a_fit_on_distinct_rows_with_their_counts_equals_the_fit_on_every_row(cd
         clv_model.fit_bgnbd(x, t_x, T), rel=1e-5)
 
 
-def test_the_likelihood_gradient_matches_finite_differences(cdnow):
+def test_the_likelihood_gradients_match_finite_differences(cdnow):
     x, t_x, T, _m = cdnow.T
     weights = np.arange(len(x)) % 3 + 1.0
 
@@ -63,6 +63,12 @@ def test_the_likelihood_gradient_matches_finite_differences(cdnow):
     for params in (CDNOW_PARAMS, (1.5, 0.7, 3.0, 0.2), (0.05, 20.0, 0.1, 9.0)):
         _ll, grad = clv_model._bgnbd(params, x, t_x, T, weights, gradient=True)
         numeric = approx_fprime(np.log(params), loglik, 1e-6)
+        assert grad == pytest.approx(numeric, rel=1e-4, abs=1e-2)
+    repeat = cdnow[cdnow[:, 0] > 0]
+    for params in ((6.25, 3.74, 15.44), (0.5, 40.0, 900.0), (30.0, 1.5, 2.0)):
+        _ll, grad = clv_model._gamma_gamma(params, repeat[:, 0], repeat[:, 3], gradient=True)
+        numeric = approx_fprime(np.log(params), lambda lp: clv_model.gamma_gamma_loglik(
+            np.exp(lp), repeat[:, 0], repeat[:, 3]), 1e-6)
         assert grad == pytest.approx(numeric, rel=1e-4, abs=1e-2)
 
 
