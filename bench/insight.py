@@ -720,17 +720,18 @@ def main(argv=None) -> int:
     server = args.database_url or os.environ.get("DATABASE_URL", "").strip() or DEFAULT_SERVER
     os.environ["DATABASE_URL"] = server
     started = time.perf_counter()
+    commit = git_commit()  # at the start: other work may commit while the bench runs
     with ThrowawayDatabase(keep=args.keep) as database:
         if database.pg is None:
             raise SystemExit("bench: the insight benchmark needs PostgreSQL")
         say(f"Insight benchmark: {', '.join(f'{n:,}' for n in args.sizes)} members, "
             f"{args.per_member:g} purchases a member; {database.description}")
-        say(f"  commit {git_commit()}; Python {platform.python_version()}, {os.cpu_count()} "
+        say(f"  commit {commit}; Python {platform.python_version()}, {os.cpu_count()} "
             f"CPUs; load average {os.getloadavg()[0]:.1f} (the machine's other work shows in it)")
         results = run(args)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     results["python"] = platform.python_version()
-    results["commit"] = git_commit()
+    results["commit"] = commit
     say(f"\nTotal: {results['total_seconds']:.0f} s")
     if not args.no_save:
         out = ROOT / "bench" / "results"
