@@ -1,10 +1,14 @@
+import csv
 import inspect
+import io
 import random
+from datetime import datetime
 from io import StringIO
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
+from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import StaffRole, User
@@ -35,6 +39,7 @@ from loyalty.services.demo import (
     _Plan,
     black_friday,
     seed_demo,
+    shop_history,
 )
 from rewards.models import Redemption, Reward, Voucher
 
@@ -104,7 +109,8 @@ def test_marie_is_a_member_with_points_and_purchases_in_both_stores(seeded):
 def test_the_history_is_realistic_and_the_ledger_is_sound(seeded):
     assert seeded["created"] and seeded["ledger_ok"]
     assert audit_ledger().violations == []
-    assert Member.objects.filter(status=Member.Status.ACTIVE).count() == SMALL
+    # The programme's members, and the e-shop's past customers imported from its history.
+    assert Member.objects.filter(status=Member.Status.ACTIVE).count() == SMALL * 3
     assert MemberMerge.objects.count() == 1
     assert PointsEntry.objects.filter(kind=PointsEntry.Kind.EXPIRE).exists()
     assert PointsEntry.objects.filter(kind=PointsEntry.Kind.ADJUST).exists()
@@ -122,6 +128,39 @@ def test_the_history_is_realistic_and_the_ledger_is_sound(seeded):
     assert Member.objects.filter(email_marketing=True).exists()
     phones = Member.objects.exclude(phone="").values_list("phone", flat=True)
     assert phones and all(phone.startswith(("+336", "+447")) for phone in phones)
+
+
+def test_the_e_shop_history_is_imported_without_points(seeded):
+    history = Purchase.objects.filter(order_id__startswith=shop_history.ORDER_PREFIX)
+    assert seeded["shop_history"]["purchases_added"] == history.count() > SMALL * 2
+    assert seeded["shop_history"]["members_created"] == SMALL * 2
+    assert {purchase.store.code for purchase in history.select_related("store")} == {"web"}
+    assert not history.filter(points_earned__gt=0).exists()
+    assert not history.filter(entry__isnull=False).exists()
+    customers = Member.objects.filter(external_ids__value__startswith=shop_history.REF_PREFIX)
+    assert customers.count() == SMALL * 2
+    assert not PointsEntry.objects.filter(member__in=customers).exists()
+    # Customers who come back, and customers who left: what the value model learns from.
+    repeat = history.values("member").annotate(n=Count("id")).filter(n__gte=2).count()
+    assert 0 < repeat < SMALL * 2
+
+
+def test_the_e_shop_history_is_deterministic_and_dated_in_the_past():
+    now = timezone.now()
+    first = shop_history.shop_history_csv(rng=random.Random(7), now=now, customers=50)
+    assert first == shop_history.shop_history_csv(rng=random.Random(7), now=now, customers=50)
+    rows = list(csv.DictReader(io.StringIO(first.decode())))
+    times = [datetime.fromisoformat(row["occurred_at"]) for row in rows]
+    assert all(now - timezone.timedelta(days=730) <= at < now for at in times)
+    assert len({row["customer_ref"] for row in rows}) == 50
+
+
+def test_the_demo_is_rich_enough_for_the_value_model():
+    seed_demo()  # the default size, as `make run` loads it
+    fit = ClvFit.objects.get()
+    assert fit.status == ClvFit.Status.OK
+    assert fit.repeat_customers >= Programme.load().clv_min_repeat_customers
+    assert MemberInsight.objects.filter(predicted_value__gt=0).count() > 100
 
 
 def test_the_catalogue_is_realistic(seeded):

@@ -53,6 +53,7 @@ class Command(BaseCommand):
             _("Ledger entries: %(entries)d (%(kinds)s)") % {**summary, "kinds": kinds},
             _("Tier changes: %(tier_changes)d; members per tier: %(tiers)s") % {
                 **summary, "tiers": tiers},
+            *self._shop_history_lines(summary["shop_history"]),
             *self._insight_lines(summary["insight"]),
             _("Ledger audit: %(result)s") % {
                 "result": _("no violations") if summary["ledger_ok"] else _("%(n)d violations")
@@ -69,6 +70,13 @@ class Command(BaseCommand):
             for violation in summary["violations"]:
                 self.stderr.write(f"VIOLATION {violation}")
             raise CommandError(_("The ledger audit found violations."))
+
+    @staticmethod
+    def _shop_history_lines(history) -> list[str]:
+        if history is None:
+            return []
+        return [_("E-shop history imported (no points): %(purchases_added)d orders of "
+                  "%(members_created)d past customers") % history]
 
     @staticmethod
     def _insight_lines(insight: dict | None) -> list[str]:

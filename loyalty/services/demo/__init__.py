@@ -13,8 +13,12 @@ The reward catalogue is spent from the same way: members redeem rewards on the
 portal when they can afford them, use most vouchers on a later order, let a few
 expire, and Marie cancels one (and has one ready to use today).
 
-At the end, the insight run computes every member's RFM scores, lifetime value,
-lifecycle stage and segment, as the nightly job would that day.
+The e-shop's customers from before the programme come in through a history
+import (`shop_history`: two past customers per member, no points), as a shop
+starting a programme would load its order history: with them the lifetime value
+model has the few hundred repeat customers it needs to fit. At the end, the
+insight run computes every member's RFM scores, lifetime value, lifecycle stage
+and segment, as the nightly job would that day.
 
 Deterministic for a given seed (only card numbers, which the card service
 draws itself, differ). Idempotent: the history is written in one transaction,
@@ -67,6 +71,7 @@ from loyalty.services.demo.setup import (
     _ensure_tiers,
     black_friday,
 )
+from loyalty.services.demo.shop_history import CUSTOMERS_PER_MEMBER, import_shop_history
 from loyalty.services.errors import Invalid
 from loyalty.services.insight import run_insight
 from rewards.models import Redemption, Reward, Voucher
@@ -112,10 +117,15 @@ def seed_demo(*, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED,
         _ensure_rewards(stores)
         users = _ensure_logins(stores)
         created = not Purchase.objects.filter(order_id__startswith=ORDER_PREFIX).exists()
+        shop_history = None
         if created:
             plan = _Plan(rng=random.Random(seed), now=now, size=members, promotion=promotion)
             _History(plan=plan, stores=stores, admin=users["admin"], customer=users["customer"],
                      stdout=stdout).play()
+            # The e-shop's customers from before the programme, imported from its export.
+            shop_history = import_shop_history(
+                rng=random.Random(seed + 1), now=now, store=stores["web"],
+                customers=members * CUSTOMERS_PER_MEMBER)
         report = audit_ledger()
         if created and not report.ok:
             raise DemoLedgerUnsound(report.violations)
@@ -126,6 +136,7 @@ def seed_demo(*, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED,
             insight = run_insight(now=now, by=users["admin"])
     return {**_counts(), "created": created, "seconds": round(time.monotonic() - started, 1),
             "insight": insight.summary if insight is not None else None,
+            "shop_history": shop_history,
             "ledger_ok": report.ok, "violations": report.violations,
             "logins": [(_("customer"), CUSTOMER_EMAIL, DEMO_PASSWORD),
                        (_("cashier (%(store)s)") % {"store": "paris"}, CASHIER_EMAIL,
