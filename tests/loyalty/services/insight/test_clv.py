@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from loyalty.models import ClvFit, Member, MemberInsight, Purchase
@@ -245,3 +246,23 @@ def test_value_grows_with_spend_through_the_whole_path(cdnow_members, repeat_thr
     # x = 2 repeat days, the last 3 weeks after the first, which was 27 days before the end.
     assert np.isclose(small_row.p_alive,
                       clv_model.p_alive((fit.r, fit.alpha, fit.a, fit.b), 2, 3, 27 / 7))
+
+
+def test_clearing_nulls_every_value_of_members_without_purchase_by_an_anti_join(store):
+    customer, *others = [make_member() for _ in range(6)]
+    buy(customer, store, paris(2024, 5, 1, 12), "10.00")
+    kept = {"p_alive": 0.5, "expected_purchases": 2.0, "expected_spend": Decimal("9.99"),
+            "predicted_value": Decimal("19.99"), "clv_at": NOW}
+    MemberInsight.objects.create(member=customer, computed_at=NOW, **kept)
+    # Each member without a purchase holds a single stale value: each one is found.
+    for member, (name, value) in zip(others, kept.items(), strict=True):
+        MemberInsight.objects.create(member=member, computed_at=NOW, **{name: value})
+    with transaction.atomic(), connection.cursor() as cursor:
+        clv._create_customers_table(cursor, date(2024, 6, 1))
+        with CaptureQueriesContext(connection) as queries:
+            clv._clear(only_without_purchase=True)
+        cursor.execute("DROP TABLE clv_customers")
+    [statement] = [query["sql"] for query in queries.captured_queries]
+    assert "NOT EXISTS" in statement and "NOT IN" not in statement
+    assert stored() == {customer.pk: tuple(kept.values()),
+                        **{member.pk: (None,) * 5 for member in others}}
