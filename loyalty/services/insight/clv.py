@@ -50,7 +50,8 @@ SAMPLE_ORDER = "(member_id * 2654435761) %% 4294967296, member_id"  # %% for the
 
 
 def fit_and_score(*, calibration_end: date | None = None, now: datetime | None = None,
-                  chunk_size: int = CHUNK_SIZE, sample_size: int = SAMPLE_SIZE) -> ClvFit:
+                  chunk_size: int = CHUNK_SIZE, sample_size: int = SAMPLE_SIZE,
+                  create_missing: bool = True) -> ClvFit:
     """Fit the lifetime value models on purchases up to `calibration_end` and score members.
 
     `calibration_end` defaults to today in the programme time zone, `now` to the current
@@ -65,6 +66,8 @@ def fit_and_score(*, calibration_end: date | None = None, now: datetime | None =
       never a made-up prediction.
     Raises Invalid if `calibration_end` is after today. The fit reads `sample_size`
     customers at most; scoring reads and writes `chunk_size` customers at a time.
+    `create_missing=False` skips looking for customers without an insight row (the
+    insight run passes it: its refresh has just written a row for every active member).
     """
     now = now or timezone.now()
     today = timezone.localtime(now, _zone()).date()
@@ -84,7 +87,8 @@ def fit_and_score(*, calibration_end: date | None = None, now: datetime | None =
         else:
             _fit(fit, sample)
         if fit.status == ClvFit.Status.OK:
-            _create_missing_rows(now, chunk_size)
+            if create_missing:
+                _create_missing_rows(now, chunk_size)
             fit.members_scored = _score(cursor, fit, now, chunk_size)
             _clear(only_without_purchase=True)
         else:

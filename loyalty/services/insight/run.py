@@ -87,4 +87,5 @@ def run_insight(*, now: datetime | None = None, by=None, with_clv: bool = True) 
 def _fit_clv(clock: Clock) -> ClvFit | None:
     from loyalty.services.insight import clv
 
-    return clv.fit_and_score(now=clock.now)
+    # stats.refresh has just written a row for every active member: none to create.
+    return clv.fit_and_score(now=clock.now, create_missing=False)

@@ -266,3 +266,17 @@ def test_clearing_nulls_every_value_of_members_without_purchase_by_an_anti_join(
     assert "NOT EXISTS" in statement and "NOT IN" not in statement
     assert stored() == {customer.pk: tuple(kept.values()),
                         **{member.pk: (None,) * 5 for member in others}}
+
+
+def test_without_create_missing_only_the_existing_rows_are_scored(cdnow_members,
+                                                                   repeat_threshold):
+    existing = [cdnow_members[1], cdnow_members[2]]
+    for member in existing:
+        MemberInsight.objects.create(member=member, computed_at=NOW)
+    fit = clv.fit_and_score(calibration_end=cdnow.CALIBRATION_END, now=NOW,
+                            create_missing=False)
+    assert fit.status == ClvFit.Status.OK and fit.customers == 2357
+    assert fit.members_scored == 2
+    assert set(MemberInsight.objects.values_list("member_id", flat=True)) == {
+        member.pk for member in existing}
+    assert all(value is not None for values in stored().values() for value in values)
