@@ -5,11 +5,12 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.models.translated import FrenchTextMixin
 
-class Reward(models.Model):
+
+class Reward(FrenchTextMixin, models.Model):
     class Kind(models.TextChoices):
         PERCENT = "percent_voucher", _("Percentage voucher")
         AMOUNT = "amount_voucher", _("Fixed-amount voucher")
@@ -73,18 +74,6 @@ class Reward(models.Model):
         if (self.available_from and self.available_until
                 and self.available_until <= self.available_from):
             raise ValidationError({"available_until": _("The end must be after the start.")})
-
-    @property
-    def display_name(self) -> str:
-        if translation.get_language() == "fr" and self.name_fr:
-            return self.name_fr
-        return self.name
-
-    @property
-    def display_description(self) -> str:
-        if translation.get_language() == "fr" and self.description_fr:
-            return self.description_fr
-        return self.description
 
 
 class Redemption(models.Model):

@@ -11,9 +11,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from .translated import FrenchTextMixin
 
 SCORE = [MinValueValidator(1), MaxValueValidator(5)]
 
@@ -29,7 +30,7 @@ class Stage(models.TextChoices):
     LAPSED = "lapsed", _("Lapsed")
 
 
-class Segment(models.Model):
+class Segment(FrenchTextMixin, models.Model):
     """A named group of customers (champions, at risk...), defined by its rules.
 
     A member belongs to the segment of the first rule (by priority, over all
@@ -51,18 +52,6 @@ class Segment(models.Model):
 
     def __str__(self):
         return self.display_name
-
-    @property
-    def display_name(self) -> str:
-        if translation.get_language() == "fr" and self.name_fr:
-            return self.name_fr
-        return self.name
-
-    @property
-    def display_description(self) -> str:
-        if translation.get_language() == "fr" and self.description_fr:
-            return self.description_fr
-        return self.description
 
 
 class SegmentRule(models.Model):
@@ -201,6 +190,9 @@ class SegmentPeriod(models.Model):
                                                condition=models.Q(left_at__isnull=True))]
         indexes = [models.Index(fields=["member", "entered_at"], name="segment_period_member")]
 
+    def __str__(self):
+        return f"{self.member_id}: {self.segment_id} from {self.entered_at:%Y-%m-%d}"
+
 
 class StagePeriod(models.Model):
     """A member's time at a lifecycle stage: entered, and left (null while still at it)."""
@@ -218,6 +210,9 @@ class StagePeriod(models.Model):
         constraints = [models.UniqueConstraint(fields=["member"], name="one_open_stage",
                                                condition=models.Q(left_at__isnull=True))]
         indexes = [models.Index(fields=["member", "entered_at"], name="stage_period_member")]
+
+    def __str__(self):
+        return f"{self.member_id}: {self.stage} from {self.entered_at:%Y-%m-%d}"
 
 
 class InsightSnapshot(models.Model):
@@ -243,6 +238,9 @@ class InsightSnapshot(models.Model):
         verbose_name_plural = _("monthly insight snapshots")
         constraints = [models.UniqueConstraint(fields=["month", "segment_code", "stage", "r", "f"],
                                                name="unique_snapshot_cell")]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.segment_code or '-'} {self.stage} R{self.r}F{self.f}"
 
 
 class ClvFit(models.Model):

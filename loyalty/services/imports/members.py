@@ -61,7 +61,7 @@ from loyalty.services.imports.csvfile import (
     open_source,
 )
 from loyalty.services.imports.progress import Progress
-from loyalty.services.members import create_member, existing_member_for, normalise_email
+from loyalty.services.members import create_member, existing_member_for
 from loyalty.services.members import normalise_phone as _normalise_phone
 
 REQUIRED = ("customer_ref", "email", "phone", "first_name", "last_name", "birth_date")
@@ -152,13 +152,6 @@ def _rows(source: Source, *, now: datetime, errors: ErrorList):
 # --- one row alone -----------------------------------------------------------------------------
 
 
-def _email(value: str) -> str:
-    try:
-        return normalise_email(value)
-    except Invalid as error:
-        raise values.from_invalid(error, "invalid_email") from None
-
-
 def _phone(value: str) -> str:
     try:
         return _normalise_phone(value)
@@ -185,7 +178,7 @@ def parse_row(row: Row, *, now: datetime, errors: ErrorList) -> MemberRow | None
 
     parsed = {
         "customer_ref": cell("customer_ref", _ref),
-        "email": cell("email", _email),
+        "email": cell("email", values.email),
         "phone": cell("phone", _phone),
         "first_name": cell("first_name", values.text),
         "last_name": cell("last_name", values.text),

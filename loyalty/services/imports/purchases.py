@@ -72,7 +72,6 @@ from loyalty.services.imports.csvfile import (
     open_source,
 )
 from loyalty.services.imports.progress import Progress
-from loyalty.services.members import normalise_email
 from loyalty.services.purchases import CENT, MAX_QUANTITY, parse_money
 
 REQUIRED = ("customer_ref", "order_id", "occurred_at", "amount")
@@ -185,7 +184,7 @@ class RowParser:
                                 lambda v: values.local_datetime(v, now=self.now))
 
     def _email(self, value: str) -> str:
-        return self._remembered(self._emails, value, _email) if value else ""
+        return self._remembered(self._emails, value, values.email) if value else ""
 
     def _cents(self, value: str) -> int:
         """The amount in cents, by parse_money's rules (a fast path for the usual "49.90")."""
@@ -260,13 +259,6 @@ def _money(value: str) -> Decimal:
         return parse_money(value, field="amount")
     except Invalid as error:
         raise values.from_invalid(error, "invalid_amount") from None
-
-
-def _email(value: str) -> str:
-    try:
-        return normalise_email(value)
-    except Invalid as error:
-        raise values.from_invalid(error, "invalid_email") from None
 
 
 def _quantity(value: str) -> int:

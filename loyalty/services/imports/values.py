@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.services.errors import Invalid
+from loyalty.services.members import normalise_email
 
 YES = {"yes", "y", "true", "1", "oui", "o", "x"}
 NO = {"no", "n", "false", "0", "non"}
@@ -42,6 +43,14 @@ def text(value: str, *, max_length: int = 100) -> str:
     if _CONTROL.search(value):
         raise BadValue("invalid_text", _("Contains control characters."))
     return value
+
+
+def email(value: str) -> str:
+    """An email normalised as the members service stores it; code `invalid_email`."""
+    try:
+        return normalise_email(value)
+    except Invalid as error:
+        raise from_invalid(error, "invalid_email") from None
 
 
 def identifier(value: str) -> str:
