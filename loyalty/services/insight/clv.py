@@ -37,7 +37,7 @@ from django.utils.translation import gettext as _
 
 from loyalty.models import ClvFit, Member, MemberInsight, Programme, Purchase
 from loyalty.services.errors import Invalid
-from loyalty.services.insight import clv_model
+from loyalty.services.insight import clv_model, sql
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ def fit_and_score(*, calibration_end: date | None = None, now: datetime | None =
                  horizon_months=programme.clv_horizon_months,
                  monthly_discount=programme.clv_monthly_discount)
     with transaction.atomic(), connection.cursor() as cursor:
+        sql.batch_settings()  # the `clv` command's own transaction too
         _create_customers_table(cursor, calibration_end)
         sample = _read_sample(cursor, fit, sample_size)
         if fit.repeat_customers < programme.clv_min_repeat_customers:

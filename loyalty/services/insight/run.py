@@ -36,7 +36,7 @@ from loyalty.services.insight.clock import Clock
 logger = logging.getLogger(__name__)
 # pg_try_advisory_xact_lock key of the insight run ("insight" in ASCII, as a number).
 LOCK_KEY = 0x696E7369676874
-WORK_MEM = "64MB"
+WORK_MEM = sql.BATCH_WORK_MEM  # what the run's transaction gets (bench/insight.py reads it)
 
 
 class InsightRunning(Conflict):
@@ -60,9 +60,8 @@ def run_insight(*, now: datetime | None = None, by=None, with_clv: bool = True) 
         if sql.is_postgres():
             if not sql.fetch_value("SELECT pg_try_advisory_xact_lock(%s)", [LOCK_KEY]):
                 raise InsightRunning
-            # A nightly batch over every member: its sorts and hashes may take more memory
-            # than a web request's (this transaction only).
-            sql.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            # More work_mem, no JIT (this transaction only).
+            sql.batch_settings()
         # The programme's first run stages and segments everybody at once: a record,
         # not news, so it sends no webhook.
         notify = InsightRun.objects.exists()

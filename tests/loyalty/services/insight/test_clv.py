@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from loyalty.models import ClvFit, Member, MemberInsight, Purchase
 from loyalty.services.errors import Invalid
-from loyalty.services.insight import clv, clv_model
+from loyalty.services.insight import clv, clv_model, sql
 from tests.factories import make_member, programme
 from tests.loyalty.services.insight import cdnow
 
@@ -280,3 +280,21 @@ def test_without_create_missing_only_the_existing_rows_are_scored(cdnow_members,
     assert set(MemberInsight.objects.values_list("member_id", flat=True)) == {
         member.pk for member in existing}
     assert all(value is not None for values in stored().values() for value in values)
+
+
+@pytest.mark.postgres
+def test_the_fit_runs_with_more_work_mem_and_no_jit(store, monkeypatch):
+    seen = []
+    create = clv._create_customers_table
+
+    def create_and_look(cursor, calibration_end):
+        seen.append((sql.fetch_value("SHOW work_mem"), sql.fetch_value("SHOW jit")))
+        return create(cursor, calibration_end)
+
+    monkeypatch.setattr(clv, "_create_customers_table", create_and_look)
+    # SET LOCAL: the test's own transaction keeps them until it ends, so only the
+    # server's defaults before are checked.
+    assert (sql.fetch_value("SHOW work_mem"), sql.fetch_value("SHOW jit")) != (
+        sql.BATCH_WORK_MEM, "off")
+    clv.fit_and_score(now=NOW)
+    assert seen == [(sql.BATCH_WORK_MEM, "off")]

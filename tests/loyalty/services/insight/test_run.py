@@ -21,7 +21,7 @@ from loyalty.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from loyalty.services.insight import InsightRunning, clv, run, run_insight
+from loyalty.services.insight import InsightRunning, clv, run, run_insight, sql, stats
 from loyalty.tasks import compute_insight
 from tests.factories import UserFactory
 from tests.loyalty.services.insight.shop import (
@@ -174,3 +174,21 @@ def test_the_nightly_task_runs_the_insight_for_whoever_asked(monkeypatch):
     assert InsightRun.objects.get().triggered_by == user
     assert compute_insight.apply().get() == 4
     assert InsightRun.objects.count() == 2
+
+
+@pytest.mark.postgres
+def test_the_run_has_more_work_mem_and_no_jit(monkeypatch):
+    seen = []
+    refresh = stats.refresh
+
+    def refresh_and_look(**kwargs):
+        seen.append((sql.fetch_value("SHOW work_mem"), sql.fetch_value("SHOW jit")))
+        return refresh(**kwargs)
+
+    monkeypatch.setattr(stats, "refresh", refresh_and_look)
+    # SET LOCAL: the test's own transaction keeps them until it ends, so only the
+    # server's defaults before are checked.
+    assert (sql.fetch_value("SHOW work_mem"), sql.fetch_value("SHOW jit")) != (
+        sql.BATCH_WORK_MEM, "off")
+    run_insight(now=NOW, with_clv=False)
+    assert seen == [(sql.BATCH_WORK_MEM, "off")]
