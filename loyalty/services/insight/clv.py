@@ -15,9 +15,11 @@ in one statement. The fit reads a fixed-size sample of it (SAMPLE_SIZE customers
 the first by a multiplicative hash of the member id: deterministic, spread over the
 whole id range), so memory does not grow with the programme. Scoring streams the whole
 table in chunks of `chunk_size` (a server-side cursor on PostgreSQL), computes the
-predictions vectorised and writes them back set-based: on PostgreSQL by COPY into a
-temporary table and one UPDATE ... FROM, on SQLite by bulk_update. All of it runs in
-one transaction: a failure leaves the previous values.
+predictions vectorised and puts them in a temporary table, `clv_scores` (by COPY on
+PostgreSQL, executemany on SQLite), written to the insight rows by one UPDATE ... FROM
+-- or, for the insight run, by its refresh's upsert, so that a row is written once a
+run (`write=False`). All of it runs in one transaction: a failure leaves the previous
+values.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 import numpy as np
 from django.conf import settings
@@ -51,7 +52,7 @@ SAMPLE_ORDER = "(member_id * 2654435761) %% 4294967296, member_id"  # %% for the
 
 def fit_and_score(*, calibration_end: date | None = None, now: datetime | None = None,
                   chunk_size: int = CHUNK_SIZE, sample_size: int = SAMPLE_SIZE,
-                  create_missing: bool = True) -> ClvFit:
+                  create_missing: bool = True, write: bool = True) -> ClvFit:
     """Fit the lifetime value models on purchases up to `calibration_end` and score members.
 
     `calibration_end` defaults to today in the programme time zone, `now` to the current
@@ -68,6 +69,11 @@ def fit_and_score(*, calibration_end: date | None = None, now: datetime | None =
     customers at most; scoring reads and writes `chunk_size` customers at a time.
     `create_missing=False` skips looking for customers without an insight row (the
     insight run passes it: its refresh has just written a row for every active member).
+    `write=False` writes no MemberInsight row: the predictions are left in the temporary
+    table `clv_scores` (member_id, p_alive, expected_purchases, expected_spend,
+    predicted_value; empty unless the fit is ok) for the caller to write with its own
+    statement (the insight run's refresh: each row written once), which then calls
+    `written_with_scores`.
     """
     now = now or timezone.now()
     today = timezone.localtime(now, _zone()).date()
@@ -87,17 +93,26 @@ def fit_and_score(*, calibration_end: date | None = None, now: datetime | None =
             fit.status = ClvFit.Status.INSUFFICIENT
         else:
             _fit(fit, sample)
+        _create_scores_table(cursor)
         if fit.status == ClvFit.Status.OK:
-            if create_missing:
-                _create_missing_rows(now, chunk_size)
-            fit.members_scored = _score(cursor, fit, now, chunk_size)
-            _clear(only_without_purchase=True)
-        else:
-            _clear(only_without_purchase=False)
+            _score(cursor, fit, chunk_size)
         cursor.execute("DROP TABLE clv_customers")
+        if write:
+            if fit.status == ClvFit.Status.OK and create_missing:
+                _create_missing_rows(now, chunk_size)
+            fit.members_scored = _write_scores(now)
+            _clear(only_without_purchase=fit.status == ClvFit.Status.OK)
+            cursor.execute("DROP TABLE clv_scores")
         fit.save()
     logger.info("clv fit %s: %s", fit.pk, fit.status)
     return fit
+
+
+def written_with_scores(*, fit: ClvFit, members: int) -> None:
+    """After write=False: record how many members the caller wrote scores for; drop them."""
+    sql.execute("DROP TABLE clv_scores")
+    fit.members_scored = members
+    fit.save(update_fields=["members_scored"])
 
 
 def _zone():
@@ -186,7 +201,7 @@ def _create_missing_rows(now: datetime, chunk_size: int) -> None:
     """An insight row for each active customer without one (the nightly run makes them)."""
     with connection.chunked_cursor() as missing:
         missing.execute("""
-            SELECT c.member_id FROM clv_customers c
+            SELECT c.member_id FROM clv_scores c
             JOIN loyalty_member m ON m.id = c.member_id
             LEFT JOIN loyalty_memberinsight i ON i.member_id = c.member_id
             WHERE m.status = %s AND i.member_id IS NULL
@@ -197,16 +212,22 @@ def _create_missing_rows(now: datetime, chunk_size: int) -> None:
                 batch_size=1000, ignore_conflicts=True)
 
 
-def _score(cursor, fit: ClvFit, now: datetime, chunk_size: int) -> int:
-    """Predict for every customer, chunk by chunk; returns how many rows were updated."""
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        cursor.execute("DROP TABLE IF EXISTS clv_scores")
+def _create_scores_table(cursor) -> None:
+    cursor.execute("DROP TABLE IF EXISTS clv_scores")
+    if connection.vendor == "postgresql":
         cursor.execute("""CREATE TEMPORARY TABLE clv_scores (
             member_id bigint PRIMARY KEY, p_alive double precision,
             expected_purchases double precision, expected_spend numeric(12, 2),
             predicted_value numeric(14, 2))""")
-    updated = 0
+    else:
+        cursor.execute("""CREATE TEMPORARY TABLE clv_scores (
+            member_id integer PRIMARY KEY, p_alive real, expected_purchases real,
+            expected_spend decimal, predicted_value decimal)""")
+
+
+def _score(cursor, fit: ClvFit, chunk_size: int) -> None:
+    """Predict for every customer, chunk by chunk, into clv_scores."""
+    postgres = connection.vendor == "postgresql"
     with connection.chunked_cursor() as stream:
         stream.execute("SELECT member_id, x, t_x_days, T_days, repeat_spend "
                        "FROM clv_customers ORDER BY member_id")
@@ -216,18 +237,21 @@ def _score(cursor, fit: ClvFit, now: datetime, chunk_size: int) -> int:
             if postgres:
                 _copy_scores(cursor, ids, scores)
             else:
-                updated += _bulk_update(ids, scores, now)
+                cursor.executemany("INSERT INTO clv_scores VALUES (%s, %s, %s, %s, %s)",
+                                   list(zip(ids, *_columns(scores), strict=True)))
     if postgres:
         cursor.execute("ANALYZE clv_scores")  # a temporary table has no statistics otherwise
-        cursor.execute("""
-            UPDATE loyalty_memberinsight i SET p_alive = s.p_alive,
-                expected_purchases = s.expected_purchases, expected_spend = s.expected_spend,
-                predicted_value = s.predicted_value, clv_at = %s
-            FROM clv_scores s WHERE i.member_id = s.member_id
-        """, [now])
-        updated = cursor.rowcount
-        cursor.execute("DROP TABLE clv_scores")
-    return updated
+
+
+def _write_scores(now: datetime) -> int:
+    """clv_scores into the insight rows; returns how many rows were updated."""
+    insight = sql.table(MemberInsight)
+    return sql.execute(f"""
+        UPDATE {insight} SET p_alive = s.p_alive,
+            expected_purchases = s.expected_purchases, expected_spend = s.expected_spend,
+            predicted_value = s.predicted_value, clv_at = %s
+        FROM clv_scores s WHERE {insight}.member_id = s.member_id
+    """, [now])  # noqa: S608
 
 
 def score_customers(fit: ClvFit, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -262,15 +286,6 @@ def _copy_scores(cursor, ids: list[int], scores: dict[str, np.ndarray]) -> None:
             copy.write_row(row)
 
 
-def _bulk_update(ids: list[int], scores: dict[str, np.ndarray], now: datetime) -> int:
-    rows = [MemberInsight(member_id=member_id, p_alive=p, expected_purchases=purchases,
-                          expected_spend=spend and Decimal(spend),
-                          predicted_value=value and Decimal(value), clv_at=now)
-            for member_id, p, purchases, spend, value in zip(ids, *_columns(scores),
-                                                             strict=True)]
-    return MemberInsight.objects.bulk_update(rows, CLV_FIELDS, batch_size=500)
-
-
 def _clear(*, only_without_purchase: bool) -> None:
     """NULL CLV fields: for members with no purchase in the calibration, or for everyone.
 
@@ -292,5 +307,5 @@ def _clear(*, only_without_purchase: bool) -> None:
         cursor.execute(f"""
             UPDATE {insight} SET {assignments}
             WHERE ({has_values}) AND NOT EXISTS (
-                SELECT 1 FROM clv_customers c WHERE c.member_id = {insight}.member_id)
+                SELECT 1 FROM clv_scores s WHERE s.member_id = {insight}.member_id)
         """)  # noqa: S608

@@ -1,9 +1,11 @@
 """The insight run: nightly (beat), on demand (`segment`, the admin), and after `seed_demo`.
 
 Steps, in one transaction (readers keep seeing the previous run until it commits):
-a. drop the members no longer active; each active member's figures and RFM scores
-   (`stats`);
-b. the lifetime value models, fitted and scored (`clv`), unless `with_clv=False`;
+a. drop the members no longer active (`stats`);
+b. the lifetime value models, fitted and scored (`clv`) into a temporary table, unless
+   `with_clv=False`;
+   then each active member's figures and RFM scores (`stats`), written with the
+   lifetime value in one upsert;
 c. lifecycle stages (`stages`), which use the scores and the probability of being
    active;
 d. segments (`segments`), whose rules may use the scores, the stage, the tier and
@@ -66,8 +68,14 @@ def run_insight(*, now: datetime | None = None, by=None, with_clv: bool = True) 
         # not news, so it sends no webhook.
         notify = InsightRun.objects.exists()
         stats.drop_inactive(now=clock.now)
-        stats.refresh(clock=clock, programme=programme)
+        # The lifetime value first, into a temporary table (its customers come from the
+        # purchases alone); the refresh writes it with the figures: each row written once
+        # (a row updated twice in a transaction re-checks its deferred foreign keys at
+        # commit: seconds at a million members).
         fit = _fit_clv(clock) if with_clv else None
+        scored = stats.refresh(clock=clock, programme=programme, with_scores=fit is not None)
+        if fit is not None:
+            _recorded_clv(fit, scored)
         stage_changes = stages.assign(clock=clock, programme=programme, notify=notify)
         segment_changes = segments.assign(clock=clock, notify=notify)
         snapshot_rows = snapshots.take_monthly(clock=clock)
@@ -86,5 +94,11 @@ def run_insight(*, now: datetime | None = None, by=None, with_clv: bool = True) 
 def _fit_clv(clock: Clock) -> ClvFit | None:
     from loyalty.services.insight import clv
 
-    # stats.refresh has just written a row for every active member: none to create.
-    return clv.fit_and_score(now=clock.now, create_missing=False)
+    # The scores stay in clv_scores for stats.refresh to write.
+    return clv.fit_and_score(now=clock.now, write=False)
+
+
+def _recorded_clv(fit: ClvFit, scored: int) -> None:
+    from loyalty.services.insight import clv
+
+    clv.written_with_scores(fit=fit, members=scored)

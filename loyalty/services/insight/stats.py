@@ -49,6 +49,8 @@ ACTIVE = Member.Status.ACTIVE.value
 # Written by this step; the stage, segment and value columns belong to the later steps.
 COLUMNS = ("first_purchase_at", "last_purchase_at", "purchases", "historic_value",
            "recency_days", "frequency", "monetary", "r", "f", "m", "computed_at")
+# With `with_scores`: the lifetime value, from the temporary table clv_scores.
+CLV_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "predicted_value", "clv_at")
 
 
 def drop_inactive(*, now) -> int:
@@ -64,24 +66,40 @@ def drop_inactive(*, now) -> int:
                            f"WHERE member_id IN (SELECT member_id FROM {inactive})")
 
 
-def refresh(*, clock: Clock, programme: Programme, path: str | None = None) -> None:
-    """Write every active member's figures and scores ("sql" or "python"; default: by DB)."""
+def refresh(*, clock: Clock, programme: Programme, path: str | None = None,
+            with_scores: bool = False) -> int:
+    """Write every active member's figures and scores ("sql" or "python"; default: by DB).
+
+    `with_scores`: the same statement writes the lifetime value from the temporary
+    table clv_scores (`clv.fit_and_score(write=False)`), clv_at = the run's now, NULLs
+    for a member not in it; so that a run writes each row once. Returns how many
+    members got a score (0 without `with_scores`).
+    """
     path = path or ("sql" if sql.is_postgres() else "python")
     window_start = clock.window_start(programme.rfm_window_days)
     if path == "sql":
-        _refresh_sql(clock=clock, window_start=window_start)
+        return _refresh_sql(clock=clock, window_start=window_start, with_scores=with_scores)
     elif path == "python":
-        _refresh_python(clock=clock, window_start=window_start)
+        return _refresh_python(clock=clock, window_start=window_start,
+                               with_scores=with_scores)
     else:
         raise ValueError(f"unknown path {path!r}")
 
 
-def _refresh_sql(*, clock: Clock, window_start) -> None:
+def _refresh_sql(*, clock: Clock, window_start, with_scores: bool) -> int:
     purchase, member, insight = sql.table(Purchase), sql.table(Member), sql.table(MemberInsight)
     r = rfm.score_sql("recency_days", higher_is_better=False)
     f = rfm.score_sql("frequency", higher_is_better=True, partition="in_window")
     m = rfm.score_sql("monetary", higher_is_better=True, partition="in_window")
-    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in COLUMNS)
+    columns = COLUMNS + CLV_COLUMNS if with_scores else COLUMNS
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns)
+    scores, score_values, score_params = "", "", []
+    if with_scores:
+        scores = "LEFT JOIN clv_scores cs ON cs.member_id = mb.id"
+        score_values = (", cs.p_alive, cs.expected_purchases, cs.expected_spend, "
+                        "cs.predicted_value, CASE WHEN cs.member_id IS NOT NULL "
+                        "THEN %s::timestamptz END")
+        score_params = [clock.now]
     statement = f"""
         WITH customer AS (
             SELECT p.member_id,
@@ -108,17 +126,21 @@ def _refresh_sql(*, clock: Clock, window_start) -> None:
                    CASE WHEN in_window THEN {m} ELSE 1 END AS m
             FROM raw
         )
-        INSERT INTO {insight} (member_id, {", ".join(COLUMNS)}, stage)
+        INSERT INTO {insight} (member_id, {", ".join(columns)}, stage)
         SELECT mb.id, s.first_purchase_at, s.last_purchase_at, COALESCE(s.purchases, 0),
                COALESCE(s.historic_value, 0), s.recency_days, s.frequency, s.monetary,
-               s.r, s.f, s.m, %s, %s
-        FROM {member} mb LEFT JOIN scored s ON s.member_id = mb.id
+               s.r, s.f, s.m, %s{score_values}, %s
+        FROM {member} mb LEFT JOIN scored s ON s.member_id = mb.id {scores}
         WHERE mb.status = %s
         ON CONFLICT (member_id) DO UPDATE SET {updates}
     """
     sql.execute(statement, [window_start, window_start, clock.now, clock.today, clock.tz_name,
-                            ACTIVE, clock.now, Stage.PROSPECT.value,
+                            ACTIVE, clock.now, *score_params, Stage.PROSPECT.value,
                             ACTIVE])
+    if not with_scores:
+        return 0
+    return sql.fetch_value(f"SELECT COUNT(*) FROM clv_scores cs JOIN {member} mb "
+                           "ON mb.id = cs.member_id WHERE mb.status = %s", [ACTIVE])
 
 
 def customer_figures(*, clock: Clock, window_start) -> dict[int, dict]:
@@ -143,8 +165,14 @@ def customer_figures(*, clock: Clock, window_start) -> dict[int, dict]:
     return figures
 
 
-def _refresh_python(*, clock: Clock, window_start) -> None:
+def _refresh_python(*, clock: Clock, window_start, with_scores: bool) -> int:
     figures = customer_figures(clock=clock, window_start=window_start)
+    scores = {}
+    if with_scores:
+        scores = {row[0]: [*row[1:], clock.now] for row in sql.fetch_all(
+            "SELECT member_id, p_alive, expected_purchases, expected_spend, predicted_value "
+            "FROM clv_scores")}
+    no_score = [None] * len(CLV_COLUMNS) if with_scores else []
     r = rfm.scores({pk: row["recency_days"] for pk, row in figures.items()},
                    higher_is_better=False)
     bought = {pk: row for pk, row in figures.items() if row["frequency"] > 0}
@@ -158,16 +186,18 @@ def _refresh_python(*, clock: Clock, window_start) -> None:
         else:
             values = [*(row[column] for column in COLUMNS[:7]), r[pk], f.get(pk, 1),
                       m.get(pk, 1)]
-        rows.append([sql.param(value) for value in (pk, *values, clock.now, Stage.PROSPECT.value)])
-    _upsert(rows)
+        rows.append([sql.param(value) for value in (
+            pk, *values, clock.now, *scores.get(pk, no_score), Stage.PROSPECT.value)])
+    _upsert(rows, COLUMNS + CLV_COLUMNS if with_scores else COLUMNS)
+    return sum(1 for row in rows if row[0] in scores)
 
 
-def _upsert(rows: list[list]) -> None:
+def _upsert(rows: list[list], columns: tuple[str, ...]) -> None:
     """One statement for all the rows (executemany): SQLite has no round trips to save."""
     insight = sql.table(MemberInsight)
-    updates = ", ".join(f"{column} = excluded.{column}" for column in COLUMNS)
-    placeholders = ", ".join(["%s"] * (len(COLUMNS) + 2))
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns)
+    placeholders = ", ".join(["%s"] * (len(columns) + 2))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {insight} (member_id, {', '.join(COLUMNS)}, stage) "
+            f"INSERT INTO {insight} (member_id, {', '.join(columns)}, stage) "
             f"VALUES ({placeholders}) ON CONFLICT (member_id) DO UPDATE SET {updates}", rows)

@@ -15,9 +15,10 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from loyalty.models import ClvFit, Member, MemberInsight, Purchase
+from loyalty.models import ClvFit, Member, MemberInsight, Programme, Purchase
 from loyalty.services.errors import Invalid
-from loyalty.services.insight import clv, clv_model, sql
+from loyalty.services.insight import clv, clv_model, run_insight, sql, stats
+from loyalty.services.insight.clock import Clock
 from tests.factories import make_member, programme
 from tests.loyalty.services.insight import cdnow
 
@@ -258,10 +259,11 @@ def test_clearing_nulls_every_value_of_members_without_purchase_by_an_anti_join(
     for member, (name, value) in zip(others, kept.items(), strict=True):
         MemberInsight.objects.create(member=member, computed_at=NOW, **{name: value})
     with transaction.atomic(), connection.cursor() as cursor:
-        clv._create_customers_table(cursor, date(2024, 6, 1))
+        clv._create_scores_table(cursor)
+        cursor.execute("INSERT INTO clv_scores (member_id) VALUES (%s)", [customer.pk])
         with CaptureQueriesContext(connection) as queries:
             clv._clear(only_without_purchase=True)
-        cursor.execute("DROP TABLE clv_customers")
+        cursor.execute("DROP TABLE clv_scores")
     [statement] = [query["sql"] for query in queries.captured_queries]
     assert "NOT EXISTS" in statement and "NOT IN" not in statement
     assert stored() == {customer.pk: tuple(kept.values()),
@@ -298,3 +300,38 @@ def test_the_fit_runs_with_more_work_mem_and_no_jit(store, monkeypatch):
         sql.BATCH_WORK_MEM, "off")
     clv.fit_and_score(now=NOW)
     assert seen == [(sql.BATCH_WORK_MEM, "off")]
+
+
+def test_the_insight_run_writes_the_same_values_with_its_refresh(cdnow_members,
+                                                                 repeat_threshold, store):
+    no_purchase = make_member()
+    MemberInsight.objects.create(member=no_purchase, computed_at=NOW, p_alive=0.5, clv_at=NOW)
+    today = timezone.localtime(NOW, PARIS).date()
+    alone = clv.fit_and_score(calibration_end=today, now=NOW)
+    expected = stored()
+    MemberInsight.objects.update(**dict.fromkeys(CLV_VALUES))
+    run = run_insight(now=NOW)
+    fit = ClvFit.objects.latest("pk")
+    assert run.summary["clv"] == fit.status == ClvFit.Status.OK
+    assert fit.members_scored == alone.members_scored == 2357
+    assert stored() == expected
+    assert expected[no_purchase.pk] == (None,) * 5
+    with connection.cursor() as cursor:  # the run left no temporary table behind
+        cursor.execute("CREATE TEMPORARY TABLE clv_scores (member_id integer)")
+        cursor.execute("DROP TABLE clv_scores")
+
+
+@pytest.mark.postgres
+def test_both_refresh_paths_write_the_same_lifetime_value(cdnow_members, repeat_threshold):
+
+    results = {}
+    for path in ("sql", "python"):
+        MemberInsight.objects.all().delete()
+        with transaction.atomic():
+            fit = clv.fit_and_score(now=NOW, write=False)
+            scored = stats.refresh(clock=Clock.at(NOW), programme=Programme.load(), path=path,
+                                   with_scores=True)
+            clv.written_with_scores(fit=fit, members=scored)
+        results[path] = (scored, fit.members_scored, stored())
+    assert results["sql"][:2] == (2357, 2357)
+    assert results["sql"] == results["python"]

@@ -137,13 +137,13 @@ def test_the_number_of_queries_does_not_grow_with_the_changes_announced():
     assert small == large
 
 
-def test_the_lifetime_value_step_runs_with_the_same_now_and_creates_no_rows(monkeypatch):
+def test_the_lifetime_value_step_runs_with_the_same_now_and_leaves_the_writing(monkeypatch):
     calls = []
     monkeypatch.setattr(clv, "fit_and_score", lambda **kwargs: calls.append(kwargs))
     history(3)
     run_insight(now=NOW)
-    # The refresh has written a row for every active member: no missing rows to look for.
-    assert calls == [{"now": NOW, "create_missing": False}]
+    # The refresh writes the scores with the figures.
+    assert calls == [{"now": NOW, "write": False}]
     run_insight(now=NOW, with_clv=False)
     assert len(calls) == 1
 
