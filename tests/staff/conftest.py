@@ -32,6 +32,19 @@ def cashier_client(client, cashier):
 
 
 @pytest.fixture
+def manager(store):
+    """A manager of the `store` (insight and imports are theirs; the till too)."""
+    return StaffRoleFactory(user=UserFactory(email="manager@example.com"), store=store,
+                            role=StaffRole.Role.MANAGER).user
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
 def lyon_cashier(lyon):
     return StaffRoleFactory(user=UserFactory(email="lyon@example.com"), store=lyon,
                             role=StaffRole.Role.CASHIER).user

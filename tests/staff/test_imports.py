@@ -8,10 +8,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from accounts.models import StaffRole
 from loyalty.models import ImportJob, Member, Purchase
 from loyalty.services.imports import jobs
-from tests.factories import StaffRoleFactory, UserFactory
+from tests.factories import UserFactory
 from tests.staff.conftest import page_text
 
 pytestmark = pytest.mark.django_db
@@ -21,18 +20,6 @@ GOOD = (b"customer_ref,order_id,occurred_at,amount\n"
         b"C1,O1,2024-03-01,10.00\nC2,O2,2024-03-02,20.00\n")
 BAD = (b"customer_ref,order_id,occurred_at,amount\n"
        b"C1,O1,2024-03-01,10.00\nC2,O2,yesterday,20.00\n")
-
-
-@pytest.fixture
-def manager(store):
-    return StaffRoleFactory(user=UserFactory(email="manager@example.com"), store=store,
-                            role=StaffRole.Role.MANAGER).user
-
-
-@pytest.fixture
-def manager_client(client, manager):
-    client.force_login(manager)
-    return client
 
 
 @pytest.fixture

@@ -32,18 +32,6 @@ PAGES = [INSIGHT, MEMBERS, MEMBERS + "?r=5&f=5", reverse("staff:insight-csv", ar
 
 
 @pytest.fixture
-def manager(store):
-    return StaffRoleFactory(user=UserFactory(email="manager@example.com"), store=store,
-                            role=StaffRole.Role.MANAGER).user
-
-
-@pytest.fixture
-def manager_client(client, manager):
-    client.force_login(manager)
-    return client
-
-
-@pytest.fixture
 def programme_admin(db):
     from tests.factories import StoreFactory
 
