@@ -156,6 +156,7 @@ def import_job(request, uuid):
                if key in (job.summary or {})]
     return render(request, "staff/import_job.html", {
         "job": job, "state": state, "progress_text": progress_text(state), "summary": summary,
+        "errors": jobs.job_errors(job),  # rendered now, in the reader's language
         "more_errors": max(job.error_count - len(job.errors or []), 0)})
 
 

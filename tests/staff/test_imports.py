@@ -146,6 +146,19 @@ def test_a_rejected_upload_lists_its_errors_and_offers_the_rejected_rows(
     assert not Purchase.objects.exists() and not Member.objects.exists()
 
 
+def test_a_job_rejected_in_english_reads_in_french_for_a_french_reader(
+        manager_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(manager_client, BAD, HTTP_ACCEPT_LANGUAGE="en")
+    job = ImportJob.objects.get()
+    assert "message" not in job.errors[0]
+    text = page_text(manager_client.get(job_pages(job)[0], HTTP_ACCEPT_LANGUAGE="fr"))
+    assert "Date ou heure non conforme" in text and "Not a date" not in text
+    download = manager_client.get(job_pages(job)[2], HTTP_ACCEPT_LANGUAGE="fr")
+    body = b"".join(download.streaming_content).decode("utf-8-sig")
+    assert "occurred_at: Date ou heure non conforme" in body
+
+
 def test_the_job_page_has_no_inline_script_or_style(manager_client,
                                                     django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):

@@ -7,8 +7,9 @@ The delimiter is the one the header uses: a comma, a semicolon (a French
 Excel's "CSV") or a tab. Column names are matched without regard to case or
 surrounding spaces; columns the import does not know are ignored.
 
-What can go wrong is collected as `RowError`s (line, column, stable code,
-message): the first `MAX_REPORTED_ERRORS` by line are kept, and all are counted.
+What can go wrong is collected as `RowError`s (line, column, stable code, params):
+the first `MAX_REPORTED_ERRORS` by line are kept, and all are counted. An error is
+data; its message is rendered when it is read, in the reader's language (messages.py).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import io
 import operator
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from loyalty.services.errors import DomainError
+from loyalty.services.imports.messages import render
 
 Source = bytes | memoryview | str | os.PathLike  # a file's content, or its path
 MAX_REPORTED_ERRORS = 100
@@ -38,16 +40,25 @@ class RowError:
     line: int
     column: str
     code: str
-    message: str
+    params: dict = field(default_factory=dict, compare=False, hash=False)
+    stored_message: str = field(default="", compare=False)  # a job stored before codes
+
+    @property
+    def message(self) -> str:
+        """What is wrong, in the active language."""
+        if self.stored_message and not self.params:
+            return self.stored_message
+        return render(self.code, self.params)
 
     def as_dict(self) -> dict:
         return {"line": self.line, "column": self.column, "code": self.code,
-                "message": self.message}
+                "params": dict(self.params)}
 
     @classmethod
     def from_dict(cls, data: dict) -> RowError:
         return cls(line=int(data.get("line") or 0), column=str(data.get("column") or ""),
-                   code=str(data.get("code") or ""), message=str(data.get("message") or ""))
+                   code=str(data.get("code") or ""), params=dict(data.get("params") or {}),
+                   stored_message=str(data.get("message") or ""))
 
     def __str__(self) -> str:
         where = _("line %(line)d") % {"line": self.line}
@@ -63,9 +74,9 @@ class ErrorList:
         self.count = 0
         self._kept: list[RowError] = []
 
-    def add(self, line: int, column: str, code: str, message: str) -> None:
+    def add(self, line: int, column: str, code: str, params: dict | None = None) -> None:
         self.count += 1
-        self._kept.append(RowError(line, column, code, str(message)))
+        self._kept.append(RowError(line, column, code, params or {}))
         if len(self._kept) >= 4 * self.limit:
             self._kept = sorted(self._kept)[: self.limit]
 
@@ -112,9 +123,9 @@ class Row:
 
 
 class FileFormatError(Exception):
-    def __init__(self, line: int, code: str, message: str):
-        self.line, self.code, self.message = line, code, message
-        super().__init__(message)
+    def __init__(self, line: int, code: str, params: dict | None = None):
+        self.line, self.code, self.params = line, code, params or {}
+        super().__init__(code)
 
 
 class CsvFile:
@@ -153,17 +164,14 @@ class CsvFile:
                 return
             self._lines_read += 1
             if len(raw) > MAX_LINE_CHARS and not raw.endswith(b"\n"):
-                raise FileFormatError(self._lines_read, "line_too_long", _(
-                    "This line is longer than %(max)d bytes.") % {"max": MAX_LINE_CHARS})
+                raise FileFormatError(self._lines_read, "line_too_long",
+                                      {"max": MAX_LINE_CHARS})
             try:
                 line = raw.decode("utf-8-sig" if self._lines_read == 1 else "utf-8")
             except UnicodeDecodeError:
-                raise FileFormatError(self._lines_read, "not_utf8", _(
-                    "The file is not UTF-8 text. Save it as \"CSV UTF-8\" and try "
-                    "again.")) from None
+                raise FileFormatError(self._lines_read, "not_utf8") from None
             if "\x00" in line:
-                raise FileFormatError(self._lines_read, "binary", _(
-                    "This is not a CSV text file."))
+                raise FileFormatError(self._lines_read, "binary")
             yield line
 
     # --- the header -------------------------------------------------------------------------
@@ -173,11 +181,10 @@ class CsvFile:
         try:
             first = next((line for line in self._lines if line.strip()), None)
         except FileFormatError as problem:
-            self.errors.add(problem.line, "", problem.code, problem.message)
+            self.errors.add(problem.line, "", problem.code, problem.params)
             return False
         if first is None:
-            self.errors.add(1, "", "empty_file", _(
-                "The file is empty: it needs a header row and then one row per line."))
+            self.errors.add(1, "", "empty_file")
             return False
         header_line = self._lines_read
         delimiter = max(DELIMITERS, key=first.count)
@@ -188,7 +195,7 @@ class CsvFile:
         try:
             self.header = next(self._reader)
         except csv.Error as problem:
-            self.errors.add(header_line, "", "malformed_csv", str(problem))
+            self.errors.add(header_line, "", "malformed_csv", {"problem": str(problem)})
             return False
         names = [name.strip().lower() for name in self.header]
         known = set(required) | set(optional)
@@ -196,17 +203,15 @@ class CsvFile:
         for position, name in enumerate(names):
             if name in known:
                 if name in seen:
-                    self.errors.add(header_line, name, "duplicate_column",
-                                    _("This column appears twice in the header."))
+                    self.errors.add(header_line, name, "duplicate_column")
                 seen.add(name)
                 self.columns[position] = name
             elif name:
                 self.ignored.append(self.header[position].strip())
         missing = [name for name in required if name not in seen]
         if missing:
-            self.errors.add(header_line, "", "missing_columns", _(
-                "The header lacks the columns %(columns)s (it needs %(required)s).") % {
-                    "columns": ", ".join(missing), "required": ",".join(required)})
+            self.errors.add(header_line, "", "missing_columns", {
+                "columns": ", ".join(missing), "required": ",".join(required)})
         return not self.errors
 
     def _chain(self, first: str) -> Iterator[str]:
@@ -232,20 +237,17 @@ class CsvFile:
             except StopIteration:
                 return
             except FileFormatError as problem:
-                self.errors.add(problem.line, "", problem.code, problem.message)
+                self.errors.add(problem.line, "", problem.code, problem.params)
                 return
             except csv.Error as problem:
-                self.errors.add(line, "", "malformed_csv", _(
-                    "This line is not valid CSV (%(problem)s): the rest of the file was not "
-                    "read.") % {"problem": problem})
+                self.errors.add(line, "", "malformed_csv", {"problem": str(problem)})
                 return
             if len(fields) != width:
                 if not any(field.strip() for field in fields):
                     continue  # a blank line
                 if len(fields) < width or any(field.strip() for field in fields[width:]):
-                    self.errors.add(line, "", "column_count", _(
-                        "Expected %(expected)d values as in the header, found %(found)d.") % {
-                            "expected": width, "found": len(fields)})
+                    self.errors.add(line, "", "column_count", {
+                        "expected": width, "found": len(fields)})
                     continue
             elif not any(fields):
                 continue  # a line of empty values

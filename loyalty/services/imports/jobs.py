@@ -26,13 +26,18 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
 
 from loyalty.models import ImportJob, Store
 from loyalty.services.errors import DomainError, Invalid
 from loyalty.services.imports import members as member_import
 from loyalty.services.imports import purchases as purchase_import
-from loyalty.services.imports.csvfile import CsvFile, ErrorList, ImportRejected, open_source
+from loyalty.services.imports.csvfile import (
+    CsvFile,
+    ErrorList,
+    ImportRejected,
+    RowError,
+    open_source,
+)
 from loyalty.services.imports.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -127,8 +132,7 @@ def _claim(job_id: int, now: datetime) -> ImportJob | None:
         if job.status in RUNNING and job.next_attempt_at and job.next_attempt_at > now:
             return None  # another worker has it and reported lately
         if job.attempts >= MAX_ATTEMPTS:
-            _fail(job, _("The import stopped %(count)d times: it was given up.") % {
-                "count": job.attempts}, now=now)
+            _fail(job, {"variant": "stopped", "count": job.attempts}, now=now)
             return None
         job.status = Status.VALIDATING
         job.attempts += 1
@@ -170,7 +174,7 @@ def run_job(*, job_id: int) -> ImportJob | None:
             _finish(job, Status.REJECTED, errors=[e.as_dict() for e in rejected.errors],
                     error_count=rejected.error_count, rows_total=progress.rows_seen)
         except DomainError as error:
-            _fail(job, error.message, now=timezone.now())
+            _fail(job, {"reason": error.code}, now=timezone.now())
         except Exception:
             logger.exception("Import job %s failed", job.pk)
             _retry_later(job)
@@ -191,17 +195,18 @@ def _finish(job: ImportJob, status: str, *, summary=None, errors=None, error_cou
         finished_at=timezone.now(), next_attempt_at=None)
 
 
-def _fail(job: ImportJob, message: str, *, now: datetime) -> None:
+def _fail(job: ImportJob, params: dict, *, now: datetime) -> None:
+    """The job failed: recorded as the code `failed` and its params (no sentence: the
+    message is rendered when read, in the reader's language)."""
     ImportJob.objects.filter(pk=job.pk).update(
         status=Status.FAILED, finished_at=now, next_attempt_at=None, error_count=1,
-        errors=[{"line": 0, "column": "", "code": "failed", "message": str(message)}])
+        errors=[RowError(0, "", "failed", params).as_dict()])
 
 
 def _retry_later(job: ImportJob) -> None:
     now = timezone.now()
     if job.attempts >= MAX_ATTEMPTS:
-        _fail(job, _("The import failed %(count)d times: it was given up. Nothing of it was "
-                     "written.") % {"count": job.attempts}, now=now)
+        _fail(job, {"variant": "given_up", "count": job.attempts}, now=now)
         return
     ImportJob.objects.filter(pk=job.pk).update(
         status=Status.QUEUED, rows_done=0, next_attempt_at=now + lease() * job.attempts / 6)
@@ -288,13 +293,11 @@ def rejected_rows_csv(job: ImportJob) -> Iterator[str]:
 
     Every row is checked again as it was (what needs no database); the errors found
     against the whole file or the database are those the job recorded (the first ones).
+    The messages are in the active language.
     """
     reported = defaultdict(list)
-    for error in job.errors or []:
-        column = error.get("column") or ""
-        message = error.get("message") or ""
-        reported[int(error.get("line") or 0)].append(f"{column}: {message}" if column
-                                                     else message)
+    for error in job_errors(job):
+        reported[error.line].append(_described(error))
     now = job.started_at or job.created_at or timezone.now()
     required, optional = ((purchase_import.REQUIRED, purchase_import.OPTIONAL)
                           if job.kind == ImportJob.Kind.PURCHASES else
@@ -312,10 +315,18 @@ def rejected_rows_csv(job: ImportJob) -> Iterator[str]:
                 parser.parse(row, found)
             else:
                 member_import.parse_row(row, now=now, errors=found)
-            messages = [f"{e.column}: {e.message}" if e.column else e.message
-                        for e in found.first]
+            messages = [_described(error) for error in found.first]
             messages += [m for m in reported.pop(row.line, []) if m not in messages]
             if messages:
                 yield writer.writerow([*row.fields, row.line, "; ".join(messages)])
         for line in sorted(reported):  # file-level errors, and rows no longer readable
             yield writer.writerow([*([""] * width), line, "; ".join(reported[line])])
+
+
+def _described(error: RowError) -> str:
+    return f"{error.column}: {error.message}" if error.column else error.message
+
+
+def job_errors(job: ImportJob) -> list[RowError]:
+    """The errors a job recorded; each one's `message` is rendered when read."""
+    return [RowError.from_dict(error) for error in job.errors or []]

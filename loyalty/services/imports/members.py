@@ -44,7 +44,6 @@ from datetime import date, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from loyalty.models import ConsentChange, ExternalId, Member, PointsEntry, Store
 from loyalty.services import ledger
@@ -123,7 +122,7 @@ def import_members(*, source: Source, store: Store | None = None,
                 try:
                     outcome, credited = _apply(row, store=store, now=now, run=run)
                 except RowProblem as problem:
-                    errors.add(row.line, problem.column, problem.code, problem.message)
+                    errors.add(row.line, problem.column, problem.code, problem.params)
                 else:
                     counts[outcome] += 1
                     points += credited
@@ -173,7 +172,7 @@ def parse_row(row: Row, *, now: datetime, errors: ErrorList) -> MemberRow | None
         try:
             return parse(get(column, ""), *args, **kwargs)
         except values.BadValue as bad:
-            errors.add(row.line, column, bad.code, bad.message)
+            errors.add(row.line, column, bad.code, bad.params)
             return None
 
     parsed = {
@@ -193,17 +192,14 @@ def parse_row(row: Row, *, now: datetime, errors: ErrorList) -> MemberRow | None
         at = (cell(f"{channel}_marketing_at", values.local_datetime, now=now, max_age_days=None)
               if get(f"{channel}_marketing_at") else None)
         if granted is None and at is not None and not get(f"{channel}_marketing"):
-            errors.add(row.line, f"{channel}_marketing", "consent_value_required",
-                       _("A consent date needs yes or no."))
+            errors.add(row.line, f"{channel}_marketing", "consent_value_required")
         elif granted and at is None and get(f"{channel}_marketing_at", "") == "":
-            errors.add(row.line, f"{channel}_marketing_at", "consent_date_required",
-                       _("A consent needs the date it was given: it is never invented."))
+            errors.add(row.line, f"{channel}_marketing_at", "consent_date_required")
         elif granted is not None and at is not None:
             consents.append((channel, granted, at))
     if errors.count == before and not (
             parsed["customer_ref"] or parsed["email"] or parsed["phone"]):
-        errors.add(row.line, "", "no_identity",
-                   _("A row needs a customer_ref, an email or a phone."))
+        errors.add(row.line, "", "no_identity")
     if errors.count > before:
         return None
     return MemberRow(line=row.line, customer_ref=parsed["customer_ref"],
@@ -218,9 +214,9 @@ def parse_row(row: Row, *, now: datetime, errors: ErrorList) -> MemberRow | None
 
 
 class RowProblem(Exception):
-    def __init__(self, column: str, code: str, message: str):
-        self.column, self.code, self.message = column, code, str(message)
-        super().__init__(self.message)
+    def __init__(self, column: str, code: str, params: dict | None = None):
+        self.column, self.code, self.params = column, code, params or {}
+        super().__init__(code)
 
 
 def match(row: MemberRow, *, store: Store) -> Member | None:
@@ -237,16 +233,14 @@ def match(row: MemberRow, *, store: Store) -> Member | None:
             found.setdefault(member.pk, (column, member))
     if len(found) > 1:
         (first_column, first), (second_column, second) = list(found.values())[:2]
-        raise RowProblem(second_column, "member_ambiguous", _(
-            "Matches two different members: card %(first)s by %(first_column)s and card "
-            "%(second)s by %(second_column)s. Merge them first, or correct the row.") % {
-                "first": first.card_number, "first_column": first_column,
-                "second": second.card_number, "second_column": second_column})
+        raise RowProblem(second_column, "member_ambiguous", {
+            "first": first.card_number, "first_column": first_column,
+            "second": second.card_number, "second_column": second_column})
     if not found:
         return None
     column, member = next(iter(found.values()))
     if not member.is_active:
-        raise RowProblem(column, "member_closed", _("This matches a closed member."))
+        raise RowProblem(column, "member_closed")
     return member
 
 
@@ -260,9 +254,10 @@ def _apply(row: MemberRow, *, store: Store, now: datetime, run: str) -> tuple[st
                 last_name=row.last_name, birth_date=row.birth_date,
                 external_id=row.customer_ref, store=store)
         except DomainError as error:
-            column, detail = next(iter(error.fields.items()), ("", error.message))
-            raise RowProblem(column if column in REQUIRED else "", error.code,
-                             str(detail)) from None
+            # The error's fields are English phrases for the API: the row error keeps the
+            # code (its message is in messages.py), and the field it names.
+            column = next(iter(error.fields), "")
+            raise RowProblem(column if column in REQUIRED else "", error.code) from None
         outcome = "created"
     else:
         outcome = "updated" if _complete(member, row, store=store) else "unchanged"
@@ -319,9 +314,7 @@ def _credit_opening_balance(member: Member, row: MemberRow, *, store: Store, now
     if prior is not None:
         if prior.reference.startswith(f"migration:{run}:"):  # from an earlier row of this file
             line = prior.reference.rsplit(":", 1)[-1]
-            raise RowProblem("opening_balance", "duplicate_balance", _(
-                "This member already gets an opening balance from line %(line)s.") % {
-                    "line": line})
+            raise RowProblem("opening_balance", "duplicate_balance", {"line": line})
         return 0  # credited by an earlier import: once, ever
     validity = current_programme().points_validity_days
     ledger.apply_credit(

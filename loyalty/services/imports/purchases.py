@@ -56,7 +56,6 @@ from json.encoder import encode_basestring_ascii as _json_text
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from loyalty.models import Store
 from loyalty.services.errors import Invalid
@@ -209,7 +208,7 @@ class RowParser:
             try:
                 parsed.append(parse(get(column, "")))
             except values.BadValue as bad:
-                errors.add(row.line, column, bad.code, bad.message)
+                errors.add(row.line, column, bad.code, bad.params)
                 ok = False
         sku = category = quantity = unit_cents = item_json = None
         if get("sku"):
@@ -221,20 +220,19 @@ class RowParser:
                 column = "quantity"
                 quantity = _quantity(get("quantity", ""))
             except values.BadValue as bad:
-                errors.add(row.line, column, bad.code, bad.message)
+                errors.add(row.line, column, bad.code, bad.params)
                 ok = False
         elif get("quantity") or get("category"):
             column = "quantity" if get("quantity") else "category"
-            errors.add(row.line, column, "sku_required", _("A quantity or category needs a sku."))
+            errors.add(row.line, column, "sku_required")
             ok = False
         if not ok:
             return None
         ref, order_id, occurred_at, cents, email, first_name, last_name = parsed
         if sku is not None:
             if cents % quantity:
-                errors.add(row.line, "amount", "uneven_split", _(
-                    "%(amount)s cannot be split into %(quantity)d equal unit prices: give one "
-                    "row per price.") % {"amount": Decimal(cents) / 100, "quantity": quantity})
+                errors.add(row.line, "amount", "uneven_split", {
+                    "amount": str(Decimal(cents) / 100), "quantity": quantity})
                 return None
             unit_cents = cents // quantity
             item_json = item_fingerprint(sku=sku, category=category, quantity=quantity,
@@ -254,11 +252,12 @@ def _name(value: str) -> str:
 
 def _money(value: str) -> Decimal:
     if not value:
-        raise values.BadValue("required", _("Required."))
+        raise values.BadValue("required")
     try:
         return parse_money(value, field="amount")
     except Invalid as error:
-        raise values.from_invalid(error, "invalid_amount") from None
+        raise values.from_invalid(error, "invalid_amount",
+                                  max=str(settings.LOYALTY_MAX_PURCHASE_AMOUNT)) from None
 
 
 def _quantity(value: str) -> int:
@@ -316,12 +315,8 @@ def check_customers(errors: ErrorList) -> None:
     """A customer_ref held by several members in other stores, or by a closed member."""
     def describe(column, ref, candidates):
         if candidates > 1:
-            return "customer_ambiguous", _(
-                "%(ref)s is the customer_ref of %(count)d different members in other stores: "
-                "add it to the right member in this store first.") % {
-                    "ref": ref, "count": candidates}
-        return "member_closed", _("The member with customer_ref %(ref)s is closed.") % {
-            "ref": ref}
+            return "customer_ambiguous", {"ref": ref, "count": candidates}
+        return "member_closed", {"variant": "ref", "ref": ref}
 
     add_sql_errors(errors, f"""
         SELECT first_line, 'customer_ref', customer_ref, candidates FROM {staging.CUSTOMERS}
@@ -354,9 +349,7 @@ def check_stored_orders(store: Store, errors: ErrorList, summary: Summary) -> No
     same_amount = "CAST(round(p.amount * 100) AS bigint) = o.amount_cents"
 
     def describe(column, order_id, amount):
-        return "order_conflict", _(
-            "Order %(order)s is already recorded for this store with another customer or "
-            "amount (%(amount)s).") % {"order": order_id, "amount": amount}
+        return "order_conflict", {"order": order_id, "amount": str(amount)}
 
     add_sql_errors(errors, f"""
         SELECT o.first_line, 'order_id', o.order_id, p.amount {stored}
@@ -392,12 +385,9 @@ def check_orders(errors: ErrorList) -> None:
 
     def describe(column, order_id, first_line):
         if column == "amount":
-            return "order_too_large", _(
-                "The lines of order %(order)s add up to more than %(max)s.") % {
-                    "order": order_id, "max": settings.LOYALTY_MAX_PURCHASE_AMOUNT}
-        return "order_mismatch", _(
-            "Order %(order)s has another %(column)s on line %(line)d.") % {
-                "order": order_id, "column": column, "line": first_line}
+            return "order_too_large", {
+                "order": order_id, "max": str(settings.LOYALTY_MAX_PURCHASE_AMOUNT)}
+        return "order_mismatch", {"order": order_id, "column": column, "line": first_line}
 
     add_sql_errors(errors, f"""
         WITH lines AS ({lines})
@@ -411,7 +401,7 @@ def check_orders(errors: ErrorList) -> None:
 
 def add_sql_errors(errors: ErrorList, sql: str, params: list, describe) -> None:
     """Errors from a query whose rows are (line, column, *details): the first ones by line
-    are described (`describe(column, *details) -> (code, message)`), all are counted."""
+    are described (`describe(column, *details) -> (code, params)`), all are counted."""
     rows, count = staging.first_and_count(sql, params, limit=MAX_REPORTED_ERRORS)
     for line, column, *details in rows:
         errors.add(line, column, *describe(column, *details))

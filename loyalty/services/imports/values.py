@@ -1,7 +1,7 @@
 """The values of an import file's cells: dates, times, yes/no, whole numbers, text.
 
 Each parser returns the typed value or raises `BadValue` with a stable code
-and a message for the person who fixes the file. A date or a time without
+and its params (the message is rendered when read: messages.py). A date or a time without
 an offset is read in the programme's time zone (settings.TIME_ZONE): a shop's
 export says "2024-03-01 18:30" meaning its own clock.
 """
@@ -13,9 +13,9 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from loyalty.services.errors import Invalid
+from loyalty.services.imports.messages import render
 from loyalty.services.members import normalise_email
 
 YES = {"yes", "y", "true", "1", "oui", "o", "x"}
@@ -23,15 +23,23 @@ NO = {"no", "n", "false", "0", "non"}
 
 
 class BadValue(Exception):
-    def __init__(self, code: str, message: str):
-        self.code, self.message = code, str(message)
-        super().__init__(self.message)
+    """A cell's value is wrong: a stable code and JSON-safe params, no sentence."""
+
+    def __init__(self, code: str, **params):
+        self.code, self.params = code, params
+        super().__init__(code)
+
+    @property
+    def message(self) -> str:
+        return render(self.code, self.params)
 
 
-def from_invalid(error: Invalid, code: str) -> BadValue:
-    """A core service's Invalid (parse_money, normalise_email, ...) as a cell error."""
-    detail = next(iter(error.fields.values()), None) if error.fields else None
-    return BadValue(code, str(detail or error.message))
+def from_invalid(error: Invalid, code: str, **params) -> BadValue:
+    """A core service's Invalid (parse_money, normalise_email, ...) as a cell error: its
+    detail is an English phrase for the API, so the cell error says it with the code's own
+    message (messages.py), in the reader's language."""
+    del error  # the code says what is wrong
+    return BadValue(code, **params)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -39,9 +47,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def text(value: str, *, max_length: int = 100) -> str:
     if len(value) > max_length:
-        raise BadValue("too_long", _("At most %(max)d characters.") % {"max": max_length})
+        raise BadValue("too_long", max=max_length)
     if _CONTROL.search(value):
-        raise BadValue("invalid_text", _("Contains control characters."))
+        raise BadValue("invalid_text")
     return value
 
 
@@ -56,7 +64,7 @@ def email(value: str) -> str:
 def identifier(value: str) -> str:
     """An id from another system: 1 to 100 printable characters (as the API takes them)."""
     if not value:
-        raise BadValue("required", _("Required."))
+        raise BadValue("required")
     return text(value)
 
 
@@ -68,24 +76,22 @@ def local_datetime(value: str, *, now: datetime, max_age_days: int | None = 3650
     recorded live.
     """
     if not value:
-        raise BadValue("required", _("Required."))
+        raise BadValue("required")
     try:
         if len(value) == 10:
             parsed = datetime.combine(date.fromisoformat(value), time())
         else:
             parsed = datetime.fromisoformat(value.replace(" ", "T", 1))
     except ValueError:
-        raise BadValue("invalid_datetime", _(
-            "Not a date or time in ISO 8601 form, such as 2024-03-01 or "
-            "2024-03-01T18:30:00+01:00.")) from None
+        raise BadValue("invalid_datetime") from None
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
     if parsed > now + settings.LOYALTY_CLOCK_SKEW:
-        raise BadValue("in_future", _("In the future."))
+        raise BadValue("in_future")
     if max_age_days is not None and parsed < now - timedelta(days=max_age_days):
-        raise BadValue("too_old", _("More than ten years ago."))
+        raise BadValue("too_old")
     if parsed.year < 1970:
-        raise BadValue("too_old", _("Before 1970."))
+        raise BadValue("too_old", variant="1970")
     return parsed
 
 
@@ -95,10 +101,9 @@ def birth_date(value: str, *, today: date) -> date | None:
     try:
         parsed = date.fromisoformat(value)
     except ValueError:
-        raise BadValue("invalid_date", _("Not a date in ISO 8601 form, such as 1980-06-21.")) \
-            from None
+        raise BadValue("invalid_date") from None
     if not date(1900, 1, 1) <= parsed <= today:
-        raise BadValue("implausible_date", _("Not a plausible birth date."))
+        raise BadValue("implausible_date")
     return parsed
 
 
@@ -111,16 +116,15 @@ def yes_no(value: str) -> bool | None:
         return True
     if lowered in NO:
         return False
-    raise BadValue("invalid_choice", _("Write yes or no (or leave it empty)."))
+    raise BadValue("invalid_choice")
 
 
 def whole_number(value: str, *, minimum: int = 0, maximum: int) -> int | None:
     if not value:
         return None
     if not (value.isascii() and value.isdigit()):
-        raise BadValue("invalid_number", _("A whole number, such as 250."))
+        raise BadValue("invalid_number")
     number = int(value)
     if not minimum <= number <= maximum:
-        raise BadValue("out_of_range", _("From %(min)d to %(max)d.") % {
-            "min": minimum, "max": maximum})
+        raise BadValue("out_of_range", min=minimum, max=maximum)
     return number

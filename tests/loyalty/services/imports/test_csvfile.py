@@ -77,12 +77,12 @@ def test_trailing_empty_values_beyond_the_header_are_tolerated():
 def test_the_first_hundred_errors_by_line_are_kept_and_all_are_counted():
     errors = ErrorList()
     for line in range(250, 0, -1):
-        errors.add(line, "amount", "invalid_amount", "bad")
+        errors.add(line, "amount", "required")
     assert errors.count == 250
     assert [e.line for e in errors.first] == list(range(1, 101))
     rejected = ImportRejected(errors)
     lines = rejected.report_lines()
-    assert lines[0] == "line 1: amount: bad"
+    assert lines[0] == "line 1: amount: Required."
     assert lines[-1] == "... and 150 more"
     assert len(lines) == 101
 

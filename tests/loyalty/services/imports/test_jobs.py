@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from loyalty.models import ImportJob, Member, Purchase
 from loyalty.services.errors import Invalid
 from loyalty.services.imports import jobs
+from loyalty.services.imports.csvfile import RowError
 from loyalty.tasks import requeue_stalled_imports, run_import_job
 from tests.loyalty.services.imports.conftest import csv_file, purchases
 
@@ -52,6 +53,42 @@ def test_a_rejected_file_keeps_its_errors_and_writes_nothing(store):
     assert not Purchase.objects.exists() and not Member.objects.exists()
 
 
+def test_a_rejected_jobs_errors_are_stored_as_codes_and_read_in_the_readers_language(store):
+    with translation.override("en"):
+        job = new_job(store, BAD)
+        run_import_job(job.pk)
+    job = ImportJob.objects.get(pk=job.pk)
+    assert all("message" not in error for error in job.errors)
+    assert job.errors[0] == {"line": 3, "column": "occurred_at", "code": "invalid_datetime",
+                             "params": {}}
+    with translation.override("fr"):
+        assert jobs.job_errors(job)[0].message.startswith("Date ou heure non conforme")
+        text = "".join(jobs.rejected_rows_csv(job))
+    assert "occurred_at: Date ou heure non conforme" in text
+    with translation.override("en"):
+        assert jobs.job_errors(job)[0].message.startswith("Not a date or time")
+
+
+def test_an_error_stored_with_its_sentence_by_an_older_version_is_shown_as_it_was():
+    stored = {"line": 2, "column": "amount", "code": "invalid_amount", "message": "Bad."}
+    with translation.override("fr"):
+        assert RowError.from_dict(stored).message == "Bad."
+
+
+def test_a_failed_job_stores_no_sentence_and_says_it_in_the_readers_language(store):
+    job = new_job(store)
+    ImportJob.objects.filter(pk=job.pk).update(attempts=jobs.MAX_ATTEMPTS)
+    with translation.override("en"):
+        run_import_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert job.errors == [{"line": 0, "column": "", "code": "failed",
+                           "params": {"variant": "stopped", "count": jobs.MAX_ATTEMPTS}}]
+    with translation.override("fr"):
+        assert jobs.job_errors(job)[0].message == (
+            f"L’import s’est interrompu {jobs.MAX_ATTEMPTS} fois : il a été abandonné.")
+
+
 def test_the_rejected_rows_come_back_as_they_were_with_line_and_error(store):
     job = new_job(store, BAD)
     run_import_job(job.pk)
@@ -83,7 +120,7 @@ def test_a_file_without_the_columns_is_rejected_on_its_header(store):
     assert job.status == ImportJob.Status.REJECTED
     assert job.errors[0]["code"] == "missing_columns"
     rows = list(csv.reader(io.StringIO("".join(jobs.rejected_rows_csv(job)).lstrip("\ufeff"))))
-    assert rows[-1][-2:] == ["1", job.errors[0]["message"]]
+    assert rows[-1][-2:] == ["1", jobs.job_errors(job)[0].message]
 
 
 def test_a_members_file_runs_as_a_members_import(store):
