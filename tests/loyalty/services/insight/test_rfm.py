@@ -217,16 +217,22 @@ histories = st.lists(st.lists(st.tuples(st.integers(min_value=0, max_value=700),
                               max_size=4), min_size=2, max_size=8)
 
 
+def scored_shop(history) -> list:
+    """One customer per history of (days ago, amount) purchases, bought and scored."""
+    customers = members(len(history))
+    buy([(customer, NOW - timedelta(days=day), f"{amount}.00")
+         for customer, bought in zip(customers, history, strict=True)
+         for day, amount in bought])
+    refresh()
+    return customers
+
+
 @pytest.mark.django_db
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories, st.integers(min_value=0, max_value=700))
 def test_a_more_recent_purchase_never_lowers_r(history, days_ago):
     with rolled_back():
-        customers = members(len(history))
-        buy([(customer, NOW - timedelta(days=day), f"{amount}.00")
-             for customer, bought in zip(customers, history, strict=True)
-             for day, amount in bought])
-        refresh()
+        customers = scored_shop(history)
         before = insight(customers[0]).r
         purchase(customers[0], days_ago=days_ago)
         refresh()
@@ -243,11 +249,7 @@ def test_a_more_recent_purchase_never_lowers_r(history, days_ago):
 @given(histories, st.integers(min_value=1, max_value=100))
 def test_refunding_part_of_a_purchase_never_raises_m(history, percent):
     with rolled_back():
-        customers = members(len(history))
-        buy([(customer, NOW - timedelta(days=day), f"{amount}.00")
-             for customer, bought in zip(customers, history, strict=True)
-             for day, amount in bought])
-        refresh()
+        customers = scored_shop(history)
         before = insight(customers[0])
         target = customers[0].purchases.order_by("-occurred_at").first()
         if target is None:
@@ -267,11 +269,7 @@ def test_refunding_part_of_a_purchase_never_raises_m(history, percent):
 @given(histories)
 def test_members_without_purchases_never_get_a_score(history):
     with rolled_back():
-        customers = members(len(history))
-        buy([(customer, NOW - timedelta(days=day), f"{amount}.00")
-             for customer, bought in zip(customers, history, strict=True)
-             for day, amount in bought])
-        refresh()
+        customers = scored_shop(history)
         for customer, bought in zip(customers, history, strict=True):
             row = insight(customer)
             assert (row.r is None) == (not bought)
