@@ -48,7 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.scale import ThrowawayDatabase, say  # noqa: E402
+from bench.scale import ThrowawayDatabase, say, self_contained_environment  # noqa: E402
 
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 TARGET_RATIO = 2.0
@@ -711,12 +711,7 @@ def git_commit() -> str | None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
-    # A self-contained run: no debug query log, no broker, quiet logs.
-    os.environ["DEBUG"] = "0"
-    os.environ["REDIS_URL"] = ""
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
-    os.environ["LOG_LEVEL"] = "WARNING"
+    self_contained_environment()
     server = args.database_url or os.environ.get("DATABASE_URL", "").strip() or DEFAULT_SERVER
     os.environ["DATABASE_URL"] = server
     started = time.perf_counter()

@@ -400,14 +400,18 @@ def print_table(baseline: Result, rows: list[Result], results: dict) -> None:
         f"{due['seconds'] * 1000:.0f} ms")
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def self_contained_environment() -> None:
+    """A benchmark's own settings: no debug query log, no broker, quiet logs."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
-    # A self-contained run: no debug query log, no broker, quiet logs.
     os.environ["DEBUG"] = "0"
     os.environ["REDIS_URL"] = ""
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
     os.environ["LOG_LEVEL"] = "WARNING"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    self_contained_environment()
     started = time.perf_counter()
     with ThrowawayDatabase(keep=args.keep) as database:
         say(f"Scale benchmark: {args.members:,} members; {database.description}")

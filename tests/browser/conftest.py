@@ -139,6 +139,15 @@ def open_page(browser, live_server, *, user=None, **context_options):
     return Watched(page)
 
 
+def log_in(page, email: str, *, then: str) -> None:
+    """Log in through allauth's form, as a person would, and land on `then`."""
+    page.goto(f"/accounts/login/?next={then}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(f"**{then}")
+
+
 def fits_the_width(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 

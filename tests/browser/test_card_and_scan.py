@@ -10,10 +10,10 @@ import time_machine
 from loyalty.models import Card, Purchase
 from loyalty.services import cards
 from tests.browser.conftest import (
-    PASSWORD,
     balance_of,
     decode_qr,
     fits_the_width,
+    log_in,
     open_page,
     write_y4m,
 )
@@ -34,11 +34,7 @@ def shown_token(page) -> str:
 def test_a_customer_logs_in_and_shows_a_qr_that_resolves_to_them(browser, live_server, shop):
     watched = open_page(browser, live_server)
     page = watched.page
-    page.goto("/accounts/login/?next=/card/")
-    page.get_by_label("Email").fill("marie@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    page.wait_for_url("**/card/")
+    log_in(page, "marie@example.com", then="/card/")
     assert page.get_by_role("heading", name="Marie Curie").is_visible()
     before = page.locator("#card-qr-image").get_attribute("data-token")
     token = shown_token(page)

@@ -7,7 +7,7 @@ import pytest
 
 from accounts.models import StaffRole
 from loyalty.models import PointsEntry, Segment
-from tests.browser.conftest import PASSWORD, fits_the_width, open_page
+from tests.browser.conftest import fits_the_width, log_in, open_page
 from tests.factories import (
     ClvFitFactory,
     InsightRunFactory,
@@ -47,11 +47,7 @@ def figures(shop):
 def test_a_manager_sees_the_charts_and_opens_an_rfm_cell(browser, live_server, figures):
     watched = open_page(browser, live_server)
     page = watched.page
-    page.goto("/accounts/login/?next=/staff/insight/")
-    page.get_by_label("Email").fill("manager@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    page.wait_for_url("**/staff/insight/")
+    log_in(page, "manager@example.com", then="/staff/insight/")
     assert page.get_by_role("heading", name="Insight", exact=True).is_visible()
 
     for chart in ("#points-chart", "#value-chart"):
