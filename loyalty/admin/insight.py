@@ -8,6 +8,8 @@ task the nightly schedule runs.
 
 from __future__ import annotations
 
+import logging
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -38,6 +40,8 @@ RULE_FIELDSETS = (
     (_("Who"), {"fields": ("stages", "tiers", ("joined_days_min", "joined_days_max"))}),
     (_("Predicted value"), {"fields": (("predicted_value_min", "predicted_value_max"),)}),
 )
+
+logger = logging.getLogger(__name__)
 
 
 def describe_rule(rule: SegmentRule) -> str:
@@ -142,8 +146,16 @@ class SegmentAdmin(RecomputeMixin, admin.ModelAdmin):
             raise PermissionDenied
         from loyalty.tasks import compute_insight
 
-        result = compute_insight.delay(triggered_by_id=request.user.pk)
-        if not result.ready():
+        try:
+            result = compute_insight.delay(triggered_by_id=request.user.pk)
+        except Exception:  # the broker (Redis) is down: nothing is lost, the nightly run is
+            logger.warning("insight: could not queue the recomputation", exc_info=True)
+            result = None
+        if result is None:
+            self.message_user(request, gettext(
+                "The task queue did not answer, so the insight was not recomputed now; the "
+                "nightly run will recompute it, or try again in a moment."), messages.WARNING)
+        elif not result.ready():
             self.message_user(request, gettext(
                 "The insight is being recomputed; the new run appears in the list of runs "
                 "when it has finished."), messages.SUCCESS)

@@ -99,6 +99,21 @@ def test_recompute_now_runs_the_insight_for_the_user_who_asked(root):
     assert page.status_code == 200
 
 
+def test_recompute_now_with_the_broker_down_says_so_instead_of_failing(root, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from loyalty import tasks
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.compute_insight, "delay", refuse)
+    response = root.post(reverse("admin:loyalty_insight_recompute"), follow=True)
+    assert response.status_code == 200
+    assert "The task queue did not answer" in response.content.decode()
+    assert not InsightRun.objects.exists()
+
+
 def test_recompute_now_goes_back_to_the_page_it_came_from_only(root):
     back = reverse("admin:loyalty_segment_changelist")
     response = root.post(reverse("admin:loyalty_insight_recompute"), {"next": back})
