@@ -234,8 +234,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Webhook retries wait up to 6 hours: Redis must not hand a delayed task out again sooner.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 3600}
+# How long a task taken by a worker that died stays invisible before Redis hands it out
+# again. No task waits long in the broker (webhook retries are due times in the database,
+# task retries wait at most 10 minutes), so this can be short; it must exceed the longest
+# task, the insight run (about 70 s at a million members) and imports (leased, 30 min).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 45 * 60}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
@@ -260,9 +263,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rewards.tasks.expire_vouchers",
         "schedule": crontab(hour=2, minute=40),
     },
-    "requeue-stalled-webhooks": {
-        "task": "loyalty.tasks.requeue_stalled_webhooks",
-        "schedule": crontab(minute="*/10"),
+    # The webhook outbox: sends what is due (new, to retry, or lost by a broker or worker).
+    "dispatch-webhooks": {
+        "task": "loyalty.tasks.dispatch_webhooks",
+        "schedule": crontab(minute="*"),
     },
     "purge-idempotency-records": {
         "task": "loyalty.tasks.purge_idempotency_records",

@@ -2,6 +2,7 @@
 calls a service; running one twice changes nothing the second time."""
 
 from celery import shared_task
+from django.db import DatabaseError
 from django.db.models import Q
 
 from loyalty.models import Member
@@ -78,33 +79,28 @@ def compute_insight(triggered_by_id: int | None = None) -> int | None:
 
 # --- Webhooks ------------------------------------------------------------------------------
 
-WEBHOOK_MAX_RETRIES = 8
+# A database error (PostgreSQL restarting) is retried within a minute; the rows stay due
+# in the database whatever happens, so nothing is lost if the retries run out.
+WEBHOOK_RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 5,
+                 "retry_backoff_max": 60, "max_retries": 10, "acks_late": True}
 
 
-@shared_task(bind=True, acks_late=True, max_retries=WEBHOOK_MAX_RETRIES)
-def deliver_webhook(self, delivery_id: int) -> str:
-    """One attempt at a webhook delivery; on failure, again in 30 s, 1 min, ... up to 6 h.
-
-    It never raises for a failed endpoint: the attempt is recorded on the
-    delivery, and after the last retry the delivery is marked failed (an
-    operator can send it again from the admin). Run eagerly (tests, `make run`)
-    there is no worker to come back later, and Celery would repeat an eager
-    retry at once, nine times, inside the request that caused the event; so an
-    eager failure is recorded as failed after its one attempt.
-    """
+@shared_task(**WEBHOOK_RETRY)
+def send_webhooks(delivery_ids: list[int], claim: str) -> dict[str, int]:
+    """Send a claimed batch of webhook deliveries, one attempt each (failures are due
+    again later, in the database). Run twice, it sends nothing the second time."""
     from loyalty.services import webhook_delivery
 
-    try:
-        delivery = webhook_delivery.deliver(delivery_id=delivery_id)
-    except webhook_delivery.DeliveryFailed as exc:
-        retries = self.request.retries
-        if self.request.is_eager or retries >= self.max_retries:
-            webhook_delivery.give_up(delivery_id=delivery_id)
-            return "failed"
-        countdown = webhook_delivery.retry_countdown(retries)
-        webhook_delivery.schedule_retry(delivery_id=delivery_id, countdown=countdown)
-        raise self.retry(exc=exc, countdown=countdown) from exc
-    return delivery.status if delivery is not None else "gone"
+    return webhook_delivery.send_batch(delivery_ids=delivery_ids, claim=claim)
+
+
+@shared_task(**WEBHOOK_RETRY)
+def dispatch_webhooks() -> int:
+    """Every minute (and when deliveries are written in bulk): hand due deliveries to
+    workers, whatever a broker outage, a dead worker or a failed attempt left due."""
+    from loyalty.services import webhook_delivery
+
+    return webhook_delivery.dispatch_due()
 
 
 @shared_task(acks_late=True)
@@ -113,14 +109,6 @@ def notify_expiring_points() -> int:
     from loyalty.services import webhooks
 
     return webhooks.notify_expiring_points()
-
-
-@shared_task(acks_late=True)
-def requeue_stalled_webhooks() -> int:
-    """Every few minutes: queue again deliveries a broker outage left behind."""
-    from loyalty.services import webhook_delivery
-
-    return webhook_delivery.requeue_stalled()
 
 
 @shared_task(acks_late=True)

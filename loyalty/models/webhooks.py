@@ -59,7 +59,12 @@ class WebhookEndpoint(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """One event for one endpoint: its signed body, and how sending it went."""
+    """One event for one endpoint: its signed body, and how sending it went.
+
+    It is also its own schedule (a durable outbox): a delivery still to send
+    (queued or to retry) is due at `next_attempt_at`, and `claim` names the
+    batch of workers' hands it is in (see `services/webhook_delivery.py`).
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Queued")
@@ -84,7 +89,13 @@ class WebhookDelivery(models.Model):
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     created_at = models.DateTimeField(_("created at"), db_index=True)
     last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
-    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt"), null=True, blank=True,
+        help_text=_("When it is due to be sent (again); empty once delivered or given up."))
+    failures = models.PositiveSmallIntegerField(
+        _("failures in a row"), default=0,
+        help_text=_("Failed attempts since it was queued or last retried by hand."))
+    claim = models.UUIDField(_("claim"), null=True, blank=True, editable=False)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
 
     class Meta:
@@ -94,7 +105,10 @@ class WebhookDelivery(models.Model):
         constraints = [models.UniqueConstraint(fields=["endpoint", "event_key"],
                                                name="unique_webhook_cause_per_endpoint")]
         indexes = [models.Index(fields=["event", "event_key"], name="webhook_event_key"),
-                   models.Index(fields=["status", "created_at"], name="webhook_status")]
+                   models.Index(fields=["status", "created_at"], name="webhook_status"),
+                   # The sweeper's question: what is due now? Only open deliveries are in it.
+                   models.Index(fields=["next_attempt_at"], name="webhook_due",
+                                condition=models.Q(status__in=["pending", "retrying"]))]
 
     def __str__(self):
         return f"{self.event} {self.event_key} → {self.endpoint_id}"

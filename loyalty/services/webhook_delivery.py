@@ -11,9 +11,26 @@ Receivers check it with `verify_signature` (or its three lines in their own
 language) and refuse timestamps older than five minutes. Any 2xx is delivered;
 anything else (redirects included: they are not followed) is retried.
 
-A Celery task (`loyalty.tasks.deliver_webhook`) makes each attempt with
-`deliver` and retries with `retry_countdown`'s backoff; `requeue` (the admin)
-and `requeue_stalled` (beat) send again what was left behind.
+The schedule is the database, not the broker (a durable outbox). A delivery
+still to send is due at its `next_attempt_at`. Whoever sends claims a batch
+first: `claim_due` takes due rows with `SELECT … FOR UPDATE SKIP LOCKED`, gives
+them a claim (a uuid) and pushes their due time a lease ahead, and hands the
+batch to a worker (`loyalty.tasks.send_webhooks`). The worker takes each row
+from the claim just before posting it (`attempt`, a compare-and-set on the
+claim), so a batch handed out twice, or redelivered by the broker, posts each
+delivery once. A worker that dies mid-batch, a hand-over lost with the broker,
+leave rows whose lease runs out: they are due again, and the dispatcher
+(`dispatch_due`, from beat every minute) sends them. A failed attempt sets the
+next due time by backoff (30 s, doubling, at most 6 hours) until
+MAX_FAILURES in a row, then the delivery is failed (an operator can retry it
+from the admin). No task waits in the broker for a retry, so its visibility
+timeout can be minutes; the only delivery that can be posted twice is the one
+in flight when its worker died.
+
+A delivery emitted by a request is claimed when it is written and handed over
+when the transaction commits, so it leaves at once without waiting for the
+dispatcher; deliveries written in bulk (nightly jobs) are due at once and the
+dispatcher is woken when they commit.
 """
 
 from __future__ import annotations
@@ -24,13 +41,15 @@ import http.client
 import logging
 import urllib.error
 import urllib.request
+import uuid
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from functools import partial
 from urllib.parse import urlsplit
 
+from celery import current_app
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from loyalty.models import WebhookDelivery, WebhookEndpoint
@@ -39,13 +58,21 @@ from loyalty.models.webhooks import new_webhook_secret
 logger = logging.getLogger(__name__)
 
 Status = WebhookDelivery.Status
+OPEN = (Status.PENDING, Status.RETRYING)
 TIMEOUT_SECONDS = 5
 SIGNATURE_TOLERANCE = 300
 USER_AGENT = "loyalty-webhooks/1"
-
-
-class DeliveryFailed(Exception):
-    """An attempt that did not get a 2xx: worth trying again later."""
+# How long a claimed delivery is its holder's before it is due again. Each attempt
+# renews it, so it only has to outlast one POST (TIMEOUT_SECONDS) and its record.
+LEASE = timedelta(minutes=2)
+BATCH = 50  # deliveries per worker task
+# The first attempt and eight retries (30 s ... 64 min apart, about 2 hours in all).
+MAX_FAILURES = 9
+# One dispatcher run hands out at most this many batches (beat runs it every minute).
+DISPATCH_BATCHES = 200
+# The tasks are looked up by name: the delivery code does not import the task module.
+SEND_TASK = "loyalty.tasks.send_webhooks"
+DISPATCH_TASK = "loyalty.tasks.dispatch_webhooks"
 
 
 # --- Signing ------------------------------------------------------------------------------
@@ -89,24 +116,92 @@ def rotate_secret(*, endpoint_id: int) -> str:
     return secret
 
 
-# --- Queueing -----------------------------------------------------------------------------
+# --- Claiming and handing over ---------------------------------------------------------
 
 
-def queue(delivery_id: int) -> None:
-    """Hand a delivery to Celery; never let a broker (or an eager task) fail the caller."""
-    from loyalty.tasks import deliver_webhook
+def new_claim(*, now: datetime | None = None) -> tuple[uuid.UUID, datetime]:
+    """A claim for deliveries about to be written and handed over: (claim, due again at)."""
+    return uuid.uuid4(), (now or timezone.now()) + LEASE
 
+
+def _run_task(name: str, *args) -> bool:
+    """Hand work to Celery; a broker that is down (or an eager task that fails) never
+    reaches the caller: the rows stay due in the database for the dispatcher."""
     try:
-        deliver_webhook.delay(delivery_id)
+        current_app.tasks[name].delay(*args)
     except Exception:
-        # It stays pending in the log, where an operator can send it again.
-        logger.exception("Could not queue webhook delivery %s", delivery_id)
+        logger.exception("Could not hand %s to a worker; the dispatcher will.", name)
+        return False
+    return True
 
 
-def queue_on_commit(delivery_ids: Iterable[int]) -> None:
-    """Queue each delivery once the current transaction commits (nothing if it rolls back)."""
-    for delivery_id in delivery_ids:
-        transaction.on_commit(partial(queue, delivery_id))
+def hand_over(*, delivery_ids: list[int], claim: uuid.UUID) -> bool:
+    """Give claimed deliveries to workers, BATCH at a time. False if the broker refused."""
+    for start in range(0, len(delivery_ids), BATCH):
+        if not _run_task(SEND_TASK, delivery_ids[start:start + BATCH], str(claim)):
+            return False
+    return True
+
+
+def hand_over_on_commit(*, delivery_ids: list[int], claim: uuid.UUID) -> None:
+    """Hand the deliveries over once the current transaction commits (never if it rolls back)."""
+    if delivery_ids:
+        ids = list(delivery_ids)
+        transaction.on_commit(lambda: hand_over(delivery_ids=ids, claim=claim))
+
+
+def wake_dispatcher_on_commit() -> None:
+    """Deliveries were written due now: send them without waiting for beat."""
+    transaction.on_commit(lambda: _run_task(DISPATCH_TASK))
+
+
+def claim_due(*, limit: int = BATCH, now: datetime | None = None) -> tuple[list[int], uuid.UUID]:
+    """Claim up to `limit` due deliveries, oldest due first, skipping rows another
+    dispatcher holds. Returns their ids and the claim."""
+    now = now or timezone.now()
+    claim, lease = new_claim(now=now)
+    with transaction.atomic():
+        ids = list(WebhookDelivery.objects
+                   .filter(status__in=OPEN, next_attempt_at__lte=now)
+                   .order_by("next_attempt_at")
+                   .select_for_update(skip_locked=True)
+                   .values_list("pk", flat=True)[:limit])
+        if ids:
+            WebhookDelivery.objects.filter(pk__in=ids).update(claim=claim,
+                                                              next_attempt_at=lease)
+    return ids, claim
+
+
+def dispatch_due(*, now: datetime | None = None, batches: int = DISPATCH_BATCHES) -> int:
+    """Hand every due delivery to workers (at most `batches` batches a run).
+
+    Stops early when the broker refuses: what it claimed is due again after the
+    lease. Returns how many deliveries were handed over.
+    """
+    handed = 0
+    for _ in range(batches):
+        ids, claim = claim_due(now=now)
+        if not ids or not hand_over(delivery_ids=ids, claim=claim):
+            break
+        handed += len(ids)
+    return handed
+
+
+def requeue(*, delivery_ids: Iterable[int]) -> int:
+    """Send failed deliveries again, each with a fresh series of retries.
+
+    Only failed ones: a delivery that is queued or waiting for its retry is
+    already on its way. Returns how many were re-queued.
+    """
+    claim, lease = new_claim()
+    with transaction.atomic():
+        ids = list(WebhookDelivery.objects
+                   .filter(pk__in=list(delivery_ids), status=Status.FAILED)
+                   .select_for_update().values_list("pk", flat=True))
+        WebhookDelivery.objects.filter(pk__in=ids).update(
+            status=Status.PENDING, failures=0, claim=claim, next_attempt_at=lease)
+        hand_over_on_commit(delivery_ids=ids, claim=claim)
+    return len(ids)
 
 
 # --- Delivering ---------------------------------------------------------------------------
@@ -151,93 +246,64 @@ def headers_for(delivery: WebhookDelivery, *, timestamp: int) -> dict:
     }
 
 
-def deliver(*, delivery_id: int) -> WebhookDelivery | None:
-    """One attempt at sending a delivery, recorded on it. Raises DeliveryFailed if not 2xx.
+def attempt(*, delivery_id: int, claim: uuid.UUID | str) -> str:
+    """One attempt at sending a claimed delivery, recorded on it.
 
-    Nothing is sent for a delivery already delivered (a task run twice), gone
-    (its endpoint was deleted: returns None) or whose endpoint was deactivated
-    (recorded as failed, not retried). Runs outside any transaction: the row is
-    updated after the answer, never locked while waiting for it.
+    Only the holder of the claim may make it, once: the claim is taken (a
+    compare-and-set) before the POST, and the lease renewed, so a duplicate
+    hand-over finds nothing to do ("skipped"). A delivery whose endpoint was
+    deactivated is failed without a request. Runs outside any transaction: the
+    row is never locked while waiting for the answer. Returns the outcome:
+    delivered, retrying, failed or skipped.
     """
-    delivery = (WebhookDelivery.objects.select_related("endpoint")
-                .filter(pk=delivery_id).first())
-    if delivery is None or delivery.status == Status.DELIVERED:
-        return delivery
-    if not delivery.endpoint.active:
-        _record(delivery, status=Status.FAILED, code=None,
-                error="The endpoint is inactive.", attempted=False)
-        return delivery
     now = timezone.now()
+    taken = (WebhookDelivery.objects
+             .filter(pk=delivery_id, claim=claim, status__in=OPEN)
+             .update(claim=None, next_attempt_at=now + LEASE))
+    if not taken:
+        return "skipped"
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    if not delivery.endpoint.active:
+        _record(delivery_id, status=Status.FAILED, error="The endpoint is inactive.")
+        return Status.FAILED
     timestamp = int(now.timestamp())
     code, error = _post(delivery.endpoint.url, delivery.body.encode(),
                         headers_for(delivery, timestamp=timestamp))
     if code is not None and 200 <= code < 300:
-        _record(delivery, status=Status.DELIVERED, code=code, error="", now=now)
-        return delivery
-    _record(delivery, status=Status.RETRYING, code=code, error=error or f"HTTP {code}",
-            now=now)
-    raise DeliveryFailed(delivery.last_error)
+        _record(delivery_id, status=Status.DELIVERED, code=code, attempted_at=now)
+        return Status.DELIVERED
+    failures = delivery.failures + 1
+    if failures >= MAX_FAILURES:
+        logger.warning("Webhook delivery %s failed %s times; no more automatic attempts.",
+                       delivery_id, failures)
+        status, due = Status.FAILED, None
+    else:
+        status, due = Status.RETRYING, now + timedelta(seconds=retry_countdown(failures - 1))
+    _record(delivery_id, status=status, code=code, error=error or f"HTTP {code}",
+            attempted_at=now, failures=failures, due=due)
+    return status
 
 
-def _record(delivery: WebhookDelivery, *, status: str, code: int | None, error: str,
-            attempted: bool = True, now: datetime | None = None) -> None:
-    now = now or timezone.now()
-    changes = {"status": status, "last_error": error[:500], "next_attempt_at": None}
-    if attempted:
+def send_batch(*, delivery_ids: Iterable[int], claim: uuid.UUID | str) -> dict[str, int]:
+    """Attempt each delivery of a claimed batch; returns how many ended in each outcome."""
+    return dict(Counter(attempt(delivery_id=delivery_id, claim=claim)
+                        for delivery_id in delivery_ids))
+
+
+def _record(delivery_id: int, *, status: str, code: int | None = None, error: str = "",
+            attempted_at: datetime | None = None, failures: int | None = None,
+            due: datetime | None = None) -> None:
+    changes = {"status": status, "last_error": error[:500], "next_attempt_at": due}
+    if attempted_at is not None:
         changes |= {"attempts": F("attempts") + 1, "last_status_code": code,
-                    "last_attempt_at": now}
+                    "last_attempt_at": attempted_at}
+    if failures is not None:
+        changes["failures"] = failures
     if status == Status.DELIVERED:
-        changes["delivered_at"] = now
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(**changes)
-    delivery.refresh_from_db()
+        changes |= {"delivered_at": attempted_at, "failures": 0}
+    WebhookDelivery.objects.filter(pk=delivery_id).update(**changes)
 
 
 def retry_countdown(retries: int) -> int:
     """Seconds before the next attempt: 30 s, doubling, at most 6 hours."""
     return min(30 * 2 ** retries, 6 * 3600)
-
-
-def schedule_retry(*, delivery_id: int, countdown: int) -> None:
-    """Note when the next attempt is due (the task re-queues itself)."""
-    WebhookDelivery.objects.filter(pk=delivery_id).exclude(status=Status.DELIVERED).update(
-        status=Status.RETRYING, next_attempt_at=timezone.now() + timedelta(seconds=countdown))
-
-
-def give_up(*, delivery_id: int) -> None:
-    """No more automatic attempts; an operator can still send it again."""
-    WebhookDelivery.objects.filter(pk=delivery_id).exclude(status=Status.DELIVERED).update(
-        status=Status.FAILED, next_attempt_at=None)
-    logger.warning("Webhook delivery %s failed; no more automatic attempts.", delivery_id)
-
-
-def requeue(*, delivery_ids: Iterable[int]) -> int:
-    """Send failed deliveries again, each with a fresh series of retries.
-
-    Only failed ones: a delivery that is queued or waiting for its retry is
-    already on its way. Returns how many were re-queued.
-    """
-    with transaction.atomic():
-        ids = list(WebhookDelivery.objects
-                   .filter(pk__in=list(delivery_ids), status=Status.FAILED)
-                   .select_for_update().values_list("pk", flat=True))
-        WebhookDelivery.objects.filter(pk__in=ids).update(status=Status.PENDING,
-                                                          next_attempt_at=None)
-        queue_on_commit(ids)
-    return len(ids)
-
-
-def requeue_stalled(*, older_than: timedelta = timedelta(minutes=15), now=None) -> int:
-    """Queue again deliveries that never reached a worker (the broker was down).
-
-    A delivery still `pending` long after it was created was never attempted;
-    one `retrying` well past its due time lost its retry. Sending them again
-    is safe: receivers de-duplicate on X-Loyalty-Delivery.
-    """
-    now = now or timezone.now()
-    stalled = list(WebhookDelivery.objects.filter(
-        Q(status=Status.PENDING, created_at__lte=now - older_than)
-        | Q(status=Status.RETRYING, next_attempt_at__lte=now - older_than))
-        .values_list("pk", flat=True)[:1000])
-    for delivery_id in stalled:
-        queue(delivery_id)
-    return len(stalled)

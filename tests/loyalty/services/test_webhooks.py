@@ -9,17 +9,16 @@ from unittest import mock
 
 import pytest
 import time_machine
-from celery.exceptions import Retry
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from loyalty.models import Member, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from loyalty.services import ledger, tiers, webhook_delivery, webhooks
 from loyalty.services.actions import record_action
 from loyalty.services.purchases import record_purchase
-from loyalty.tasks import deliver_webhook, notify_expiring_points
+from loyalty.tasks import dispatch_webhooks, notify_expiring_points, send_webhooks
 from tests.factories import ActionRuleFactory, TierFactory, UserFactory, make_member, programme
 
 pytestmark = pytest.mark.django_db
@@ -380,6 +379,34 @@ def test_expiring_points_take_the_same_few_queries_for_many_members(
         assert webhooks.notify_expiring_points() == 40
 
 
+@pytest.mark.postgres
+def test_expiring_points_written_in_sql_have_the_bodies_python_writes(store, member):
+    """The INSERT … SELECT builds each body in SQL: byte for byte what `_body` writes."""
+    endpoint = endpoint_for(store, events=[WebhookEvent.POINTS_EXPIRING])
+    other = make_member(email="o'neil@example.com")
+    now = timezone.now().replace(microsecond=0)
+    credit(member, 30, expires_in_days=10, now=now)  # a whole second
+    credit(other, 12, expires_in_days=4, now=now + timedelta(microseconds=123456))
+    credit(other, 1, expires_in_days=6, now=now + timedelta(microseconds=500))
+    check = now + timedelta(seconds=1)
+    assert webhooks.notify_expiring_points(now=check) == 3
+    for delivery in WebhookDelivery.objects.all():
+        data = body_of(delivery)["data"]
+        lot_member = Member.objects.get(pk=data["member_id"])
+        expires_at = min(lot.expires_at for lot in lot_member.lots.all()
+                         if timezone.localdate(lot.expires_at).isoformat()
+                         == delivery.event_key.rsplit(":", 1)[1])
+        expected = webhooks._body(
+            delivery_uuid=delivery.uuid, event="points.expiring", now=check,
+            payload={"member_id": lot_member.pk, "card_number": lot_member.card_number,
+                     "points": data["points"], "expires_at": expires_at})
+        assert delivery.body == expected
+        assert (delivery.endpoint, delivery.status, delivery.next_attempt_at) == (
+            endpoint, Status.PENDING, check)
+    assert {body_of(d)["data"]["points"] for d in WebhookDelivery.objects.all()} == {30, 12, 1}
+    assert webhooks.notify_expiring_points(now=check) == 0
+
+
 # --- Delivering -----------------------------------------------------------------------------
 
 
@@ -410,19 +437,32 @@ def test_a_delivery_reaches_a_real_server_with_the_exact_signed_body(
                                          signature=headers["X-Loyalty-Signature"])
 
 
+def send(delivery):
+    """The worker's task on one claimed delivery, as the hand-over would run it."""
+    delivery.refresh_from_db()
+    return send_webhooks.apply(args=[[delivery.pk], str(delivery.claim)]).get()
+
+
 def test_a_delivered_delivery_is_not_sent_again(receiver, store):
     endpoint_for(store, url=receiver.url)
     [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
                                event_key="purchase:1")
-    assert deliver_webhook.apply(args=[delivery.pk]).get() == Status.DELIVERED
-    assert deliver_webhook.apply(args=[delivery.pk]).get() == Status.DELIVERED
+    claim = str(delivery.claim)
+    assert send_webhooks.apply(args=[[delivery.pk], claim]).get() == {"delivered": 1}
+    # The same batch handed over twice (a broker redelivery): the claim is spent.
+    assert send_webhooks.apply(args=[[delivery.pk], claim]).get() == {"skipped": 1}
     assert len(receiver.requests) == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.claim, delivery.next_attempt_at) == (
+        Status.DELIVERED, None, None)
 
 
 @pytest.mark.parametrize("answer", [500, 302, "refused"])
 def test_a_failing_endpoint_never_fails_the_purchase(
         answer, refused_url, store, scale, member, django_capture_on_commit_callbacks):
-    with Receiver(status=500 if answer == "refused" else answer) as server:
+    now = timezone.now()
+    with Receiver(status=500 if answer == "refused" else answer) as server, \
+            time_machine.travel(now, tick=False):
         endpoint_for(store, url=refused_url if answer == "refused" else server.url)
         with django_capture_on_commit_callbacks(execute=True):
             recorded = buy(store, member)
@@ -430,8 +470,9 @@ def test_a_failing_endpoint_never_fails_the_purchase(
     member.refresh_from_db()
     assert member.balance == 40
     delivery = WebhookDelivery.objects.get()
-    # Eager: no worker will come back later, so the one failed attempt is the last.
-    assert (delivery.status, delivery.attempts) == (Status.FAILED, 1)
+    # Due again in 30 s, in the database: the dispatcher will try again.
+    assert (delivery.status, delivery.attempts, delivery.failures) == (Status.RETRYING, 1, 1)
+    assert delivery.next_attempt_at == now + timedelta(seconds=30)
     assert delivery.delivered_at is None
     if answer == "refused":
         assert delivery.last_status_code is None
@@ -442,33 +483,24 @@ def test_a_failing_endpoint_never_fails_the_purchase(
         assert len(server.requests) == 1  # the redirect was not followed
 
 
-def run_as_worker(delivery_id, *, retries):
-    """The task as a worker runs it: not eager, on its `retries`-th retry."""
-    deliver_webhook.push_request(retries=retries, is_eager=False, called_directly=False,
-                                 args=[delivery_id], kwargs={})
-    try:
-        return deliver_webhook.run(delivery_id)
-    finally:
-        deliver_webhook.pop_request()
-
-
-@pytest.mark.parametrize("retries,countdown", [(0, 30), (1, 60), (3, 240), (7, 3840)])
-def test_a_failed_attempt_is_recorded_and_retried_with_backoff(retries, countdown, store,
-                                                               refused_url):
+@pytest.mark.parametrize("failures,countdown", [(0, 30), (1, 60), (3, 240), (7, 3840)])
+def test_a_failed_attempt_is_due_again_after_a_backoff_in_the_database(
+        failures, countdown, store, refused_url):
     endpoint_for(store, url=refused_url)
     [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
                                event_key="purchase:1")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(failures=failures)
     now = timezone.now()
     with time_machine.travel(now, tick=False), \
-            mock.patch.object(deliver_webhook, "retry", side_effect=Retry()) as retry, \
-            pytest.raises(Retry):
-        run_as_worker(delivery.pk, retries=retries)
-    assert retry.call_args.kwargs["countdown"] == countdown
-    assert isinstance(retry.call_args.kwargs["exc"], webhook_delivery.DeliveryFailed)
+            mock.patch.object(send_webhooks, "retry") as broker_retry:
+        assert send(delivery) == {"retrying": 1}
+    broker_retry.assert_not_called()  # nothing waits in the broker
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts) == (Status.RETRYING, 1)
+    assert (delivery.status, delivery.attempts, delivery.failures) == (
+        Status.RETRYING, 1, failures + 1)
     assert delivery.last_attempt_at == now
     assert delivery.next_attempt_at == now + timedelta(seconds=countdown)
+    assert delivery.claim is None
 
 
 def test_the_backoff_is_capped_at_six_hours():
@@ -476,16 +508,16 @@ def test_the_backoff_is_capped_at_six_hours():
         30, 60, 120, 15360, 6 * 3600, 6 * 3600]
 
 
-def test_the_last_retry_marks_the_delivery_failed_without_raising(store, refused_url):
+def test_the_last_failure_in_a_row_marks_the_delivery_failed(store, refused_url):
     endpoint_for(store, url=refused_url)
     [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
                                event_key="purchase:1")
-    with mock.patch.object(deliver_webhook, "retry") as retry:
-        assert run_as_worker(delivery.pk, retries=deliver_webhook.max_retries) == "failed"
-    retry.assert_not_called()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        failures=webhook_delivery.MAX_FAILURES - 1)
+    assert send(delivery) == {"failed": 1}
     delivery.refresh_from_db()
     assert (delivery.status, delivery.next_attempt_at) == (Status.FAILED, None)
-    assert deliver_webhook.max_retries == 8 and deliver_webhook.acks_late
+    assert webhook_delivery.dispatch_due(now=timezone.now() + timedelta(days=2)) == 0
 
 
 def test_a_deactivated_endpoint_is_not_called(receiver, store):
@@ -494,20 +526,116 @@ def test_a_deactivated_endpoint_is_not_called(receiver, store):
                                event_key="purchase:1")
     endpoint.active = False
     endpoint.save()
-    deliver_webhook.apply(args=[delivery.pk])
+    assert send(delivery) == {"failed": 1}
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (Status.FAILED, 0)
     assert receiver.requests == []
 
 
-def test_a_broken_task_or_broker_never_reaches_the_purchase(
-        store, scale, member, django_capture_on_commit_callbacks, caplog):
-    endpoint_for(store)
-    with mock.patch.object(deliver_webhook, "delay", side_effect=ConnectionError("no broker")), \
+@pytest.fixture
+def broker_down():
+    """Every hand-over to Celery fails as it does with Redis stopped."""
+    with mock.patch.object(send_webhooks, "delay", side_effect=ConnectionError("no broker")), \
+            mock.patch.object(dispatch_webhooks, "delay",
+                              side_effect=ConnectionError("no broker")):
+        yield
+
+
+def test_a_broker_outage_never_reaches_the_purchase_and_loses_nothing(
+        receiver, store, scale, member, django_capture_on_commit_callbacks, caplog):
+    endpoint_for(store, url=receiver.url)
+    with mock.patch.object(send_webhooks, "delay", side_effect=ConnectionError("no broker")), \
             django_capture_on_commit_callbacks(execute=True):
         assert buy(store, member).created
-    assert WebhookDelivery.objects.get().status == Status.PENDING
-    assert "Could not queue webhook delivery" in caplog.text
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == Status.PENDING and delivery.claim is not None
+    assert "Could not hand loyalty.tasks.send_webhooks" in caplog.text
+    # Within its lease it is the lost hand-over's; then the dispatcher sends it, once.
+    assert webhook_delivery.dispatch_due() == 0
+    later = timezone.now() + webhook_delivery.LEASE + timedelta(seconds=1)
+    assert webhook_delivery.dispatch_due(now=later) == 1
+    assert webhook_delivery.dispatch_due(now=later) == 0
+    delivery.refresh_from_db()
+    assert delivery.status == Status.DELIVERED
+    assert len(receiver.requests) == 1
+
+
+def test_a_lapsed_claim_cannot_send_what_the_dispatcher_took_back(receiver, store):
+    endpoint_for(store, url=receiver.url)
+    [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
+                               event_key="purchase:1")
+    old_claim = str(delivery.claim)
+    later = timezone.now() + webhook_delivery.LEASE + timedelta(seconds=1)
+    with mock.patch.object(send_webhooks, "delay") as handed:
+        assert webhook_delivery.dispatch_due(now=later) == 1
+    [(ids, new_claim)] = [call.args for call in handed.call_args_list]
+    assert ids == [delivery.pk] and new_claim != old_claim
+    # The first worker wakes up late: its claim is gone; the new holder sends it.
+    assert send_webhooks.apply(args=[[delivery.pk], old_claim]).get() == {"skipped": 1}
+    assert send_webhooks.apply(args=[ids, new_claim]).get() == {"delivered": 1}
+    assert len(receiver.requests) == 1
+
+
+def test_the_dispatcher_hands_over_due_deliveries_in_batches_oldest_first(store):
+    endpoint = endpoint_for(store)
+    now = timezone.now()
+    due = [WebhookDelivery.objects.create(
+        endpoint=endpoint, event="points.earned", event_key=f"purchase:{n}", body="{}",
+        created_at=now, next_attempt_at=now - timedelta(minutes=n)) for n in range(1, 121)]
+    WebhookDelivery.objects.create(endpoint=endpoint, event="points.earned",
+                                   event_key="future", body="{}", created_at=now,
+                                   next_attempt_at=now + timedelta(minutes=5))
+    WebhookDelivery.objects.create(endpoint=endpoint, event="points.earned", event_key="done",
+                                   body="{}", created_at=now, status=Status.DELIVERED,
+                                   next_attempt_at=None)
+    with mock.patch.object(send_webhooks, "delay") as handed:
+        assert webhook_delivery.dispatch_due(now=now) == 120
+    batches = [call.args[0] for call in handed.call_args_list]
+    assert [len(batch) for batch in batches] == [50, 50, 20]
+    assert batches[0][0] == due[-1].pk  # the longest overdue first
+    assert sorted(sum(batches, [])) == sorted(d.pk for d in due)
+    # Claimed: not due again within the lease.
+    with mock.patch.object(send_webhooks, "delay") as handed:
+        assert webhook_delivery.dispatch_due(now=now) == 0
+
+
+def test_the_dispatcher_stops_when_the_broker_refuses_and_loses_nothing(store, broker_down):
+    endpoint = endpoint_for(store)
+    now = timezone.now()
+    for n in range(3):
+        WebhookDelivery.objects.create(endpoint=endpoint, event="points.earned",
+                                       event_key=f"purchase:{n}", body="{}", created_at=now,
+                                       next_attempt_at=now)
+    assert webhook_delivery.dispatch_due(now=now) == 0
+    later = now + webhook_delivery.LEASE + timedelta(seconds=1)
+    assert WebhookDelivery.objects.filter(next_attempt_at__lte=later,
+                                          status=Status.PENDING).count() == 3
+
+
+def test_a_database_error_while_sending_is_retried_soon_with_the_same_claim(receiver, store):
+    from celery.exceptions import Retry
+    from django.db import OperationalError
+
+    endpoint_for(store, url=receiver.url)
+    [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
+                               event_key="purchase:1")
+    args = [[delivery.pk], str(delivery.claim)]
+    # As a worker runs it (not eagerly), while PostgreSQL restarts.
+    send_webhooks.push_request(retries=0, is_eager=False, called_directly=False, args=args,
+                               kwargs={})
+    try:
+        with mock.patch.object(webhook_delivery, "attempt",
+                               side_effect=OperationalError("server closed the connection")), \
+                mock.patch.object(send_webhooks, "retry", side_effect=Retry()) as retry, \
+                pytest.raises(Retry):
+            send_webhooks.run(*args)
+    finally:
+        send_webhooks.pop_request()
+    assert isinstance(retry.call_args.kwargs["exc"], OperationalError)
+    assert retry.call_args.kwargs["countdown"] <= 60
+    # The retry, with the same claim, sends it.
+    assert send_webhooks.apply(args=args).get() == {"delivered": 1}
+    assert len(receiver.requests) == 1
 
 
 def test_requeue_sends_failed_deliveries_again_and_only_those(
@@ -515,14 +643,15 @@ def test_requeue_sends_failed_deliveries_again_and_only_those(
     endpoint_for(store)
     failed, delivered = (webhooks.emit(event="points.earned", payload={}, store=store,
                                        event_key=f"purchase:{n}")[0] for n in (1, 2))
-    WebhookDelivery.objects.filter(pk=failed.pk).update(status=Status.FAILED)
+    WebhookDelivery.objects.filter(pk=failed.pk).update(status=Status.FAILED, failures=9,
+                                                        next_attempt_at=None)
     WebhookDelivery.objects.filter(pk=delivered.pk).update(status=Status.DELIVERED)
-    with mock.patch.object(deliver_webhook, "delay") as delay, \
+    with mock.patch.object(send_webhooks, "delay") as delay, \
             django_capture_on_commit_callbacks(execute=True):
         assert webhook_delivery.requeue(delivery_ids=[failed.pk, delivered.pk]) == 1
-    delay.assert_called_once_with(failed.pk)
     failed.refresh_from_db()
-    assert failed.status == Status.PENDING
+    delay.assert_called_once_with([failed.pk], str(failed.claim))
+    assert (failed.status, failed.failures) == (Status.PENDING, 0)
 
 
 # --- Admin ----------------------------------------------------------------------------------
@@ -592,32 +721,11 @@ def test_the_retry_action_requeues_failed_deliveries_through_the_service(
     [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
                                event_key="purchase:1")
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=Status.FAILED)
-    with mock.patch.object(deliver_webhook, "delay") as delay, \
+    with mock.patch.object(send_webhooks, "delay") as delay, \
             django_capture_on_commit_callbacks(execute=True):
         response = root_client.post(admin_url(WebhookDelivery, "changelist"), {
             "action": "retry_now", "_selected_action": [delivery.pk]}, follow=True)
     assert response.status_code == 200
-    delay.assert_called_once_with(delivery.pk)
     delivery.refresh_from_db()
+    delay.assert_called_once_with([delivery.pk], str(delivery.claim))
     assert delivery.status == Status.PENDING
-
-
-def test_stalled_deliveries_are_queued_again_and_fresh_ones_are_left_alone(
-        store, scale, member, monkeypatch):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from loyalty.models import WebhookDelivery, WebhookEndpoint
-    from loyalty.services import purchases, webhook_delivery
-
-    WebhookEndpoint.objects.create(store=store, url="http://127.0.0.1:9/none",
-                                   events=["points.earned"])
-    queued = []
-    monkeypatch.setattr(webhook_delivery, "queue", queued.append)
-    purchases.record_purchase(store=store, order_id="S1", amount="10.00", member=member)
-    delivery = WebhookDelivery.objects.get()
-    assert webhook_delivery.requeue_stalled() == 0
-    later = timezone.now() + timedelta(minutes=20)
-    assert webhook_delivery.requeue_stalled(now=later) == 1
-    assert delivery.pk in queued

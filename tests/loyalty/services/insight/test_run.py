@@ -134,7 +134,11 @@ def test_the_number_of_queries_does_not_grow_with_the_changes_announced():
                                    events=[WebhookEvent.MEMBER_STAGE_CHANGED,
                                            WebhookEvent.MEMBER_SEGMENT_CHANGED])
     small, large = queries_for_a_later_run(10), queries_for_a_later_run(100)
-    assert small == large
+    if connection.vendor == "sqlite":
+        # SQLite takes 999 parameters a statement: the deliveries' INSERT is split in two.
+        assert large in (small, small + 1)
+    else:
+        assert small == large
 
 
 def test_the_lifetime_value_step_runs_with_the_same_now_and_leaves_the_writing(monkeypatch):
