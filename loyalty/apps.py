@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -11,3 +13,7 @@ class LoyaltyConfig(AppConfig):
         from loyalty.services import settings_cache
 
         settings_cache.connect_signals()
+        # Our apps' tasks are registered in every process (web included), so that the
+        # services can hand work over by task name without importing the task modules.
+        for module in ("loyalty.tasks", "rewards.tasks"):
+            import_module(module)

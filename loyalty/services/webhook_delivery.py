@@ -48,6 +48,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -64,7 +65,7 @@ SIGNATURE_TOLERANCE = 300
 USER_AGENT = "loyalty-webhooks/1"
 # How long a claimed delivery is its holder's before it is due again. Each attempt
 # renews it, so it only has to outlast one POST (TIMEOUT_SECONDS) and its record.
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(seconds=max(settings.LOYALTY_WEBHOOK_LEASE_SECONDS, 2 * TIMEOUT_SECONDS))
 BATCH = 50  # deliveries per worker task
 # The first attempt and eight retries (30 s ... 64 min apart, about 2 hours in all).
 MAX_FAILURES = 9

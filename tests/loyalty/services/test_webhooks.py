@@ -2,9 +2,7 @@
 
 import json
 import socket
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
 
 import pytest
@@ -20,6 +18,7 @@ from loyalty.services.actions import record_action
 from loyalty.services.purchases import record_purchase
 from loyalty.tasks import dispatch_webhooks, notify_expiring_points, send_webhooks
 from tests.factories import ActionRuleFactory, TierFactory, UserFactory, make_member, programme
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -38,43 +37,6 @@ def body_of(delivery) -> dict:
 
 
 # --- A real receiver ------------------------------------------------------------------------
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records what it is sent and answers `status`."""
-
-    def __init__(self, status=200):
-        self.status = status
-        self.requests = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (the stdlib's name)
-                length = int(self.headers.get("Content-Length", 0))
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers),
-                                          "body": self.rfile.read(length)})
-                self.send_response(receiver.status)
-                if receiver.status in (301, 302):
-                    self.send_header("Location", "http://127.0.0.1:1/elsewhere")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/loyalty"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
