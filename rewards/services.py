@@ -32,8 +32,9 @@ from loyalty.services.errors import (
     VoucherNotValidHere,
     VoucherUsed,
 )
+from loyalty.services.inputs import content_fingerprint, identifier, parse_money
 from loyalty.services.members import current_member
-from loyalty.services.purchases import Recorded, _fingerprint, _identifier, parse_money
+from loyalty.services.purchases import Recorded
 from rewards import codes
 from rewards.models import Redemption, Reward, Voucher
 
@@ -91,10 +92,10 @@ def redeem_reward(*, member: Member, reward_id: int, redemption_id: str,
     OutOfStock, InsufficientPoints or RedemptionConflict (same id, other request).
     """
     now = now or timezone.now()
-    redemption_id = _identifier(redemption_id, field="redemption_id")
+    redemption_id = identifier(redemption_id, field="redemption_id")
     if not Reward.objects.filter(pk=reward_id).exists():
         raise NotFound(fields={"reward_id": reward_id})
-    fingerprint = _fingerprint({"reward": int(reward_id)})
+    fingerprint = content_fingerprint({"reward": int(reward_id)})
     try:
         with transaction.atomic():
             locked = ledger.lock_member(member.pk)
@@ -202,7 +203,7 @@ def redeem_voucher(*, code: str, order_id: str, store: Store, now: datetime | No
     """Use a voucher for an order. The same order again changes nothing; another order is
     `voucher_used`."""
     now = now or timezone.now()
-    order_id = _identifier(order_id, field="order_id")
+    order_id = identifier(order_id, field="order_id")
     voucher = find_voucher(code)
     with transaction.atomic():
         voucher = (Voucher.objects.select_for_update(of=("self",))

@@ -16,8 +16,9 @@ from loyalty.models import ActionEvent, ActionRule, PointsEntry, Store
 from loyalty.services import ledger, tiers, webhooks
 from loyalty.services.earning import current_programme
 from loyalty.services.errors import EventConflict, UnknownEventType
+from loyalty.services.inputs import checked_occurred_at, content_fingerprint, identifier
 from loyalty.services.members import current_member
-from loyalty.services.purchases import Recorded, _fingerprint, _identifier, _occurred_at
+from loyalty.services.purchases import Recorded
 
 
 def period_start(period: str, at: datetime) -> datetime | None:
@@ -42,12 +43,12 @@ def record_action(*, member, event_type: str, event_id: str, store: Store | None
     another member or type), Invalid, NotFound or MemberClosed.
     """
     now = now or timezone.now()
-    event_id = _identifier(event_id, field="event_id")
-    occurred_at = _occurred_at(occurred_at, now)
+    event_id = identifier(event_id, field="event_id")
+    occurred_at = checked_occurred_at(occurred_at, now)
     rule = ActionRule.objects.filter(event_type=str(event_type or "")[:50], active=True).first()
     if rule is None:
         raise UnknownEventType(fields={"type": event_type})
-    fingerprint = _fingerprint({"type": rule.event_type})
+    fingerprint = content_fingerprint({"type": rule.event_type})
     try:
         with transaction.atomic():
             locked = ledger.lock_member(member.pk)

@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -167,54 +166,6 @@ def block_card(*, card_id: int) -> Card:
             card.blocked_at = timezone.now()
             card.save(update_fields=["status", "blocked_at"])
         return card
-
-
-@dataclass(frozen=True)
-class TillCard:
-    """A card issued at the till, and whether its member was enrolled by the same call."""
-
-    card: Card
-    member: Member
-    new_member: bool
-
-
-def issue_card_at_till(*, store, number: str | None = None, email: str = "", phone: str = "",
-                       first_name: str = "", last_name: str = "") -> TillCard:
-    """Hand a plastic card over the counter, to a member found by email or phone, or a new one.
-
-    The person is found by their email or phone (following merges); if nobody
-    holds either, they are enrolled with what was given. The card number, when
-    pre-printed, must pass its check digit and be unused; without one a fresh
-    number is drawn. Everything happens in one transaction: a refused card
-    enrols nobody. Raises Invalid (no email or phone, a bad number or identity,
-    an email and a phone that belong to two different members) or MemberExists
-    (someone enrolled the same person at the same moment).
-    """
-    from loyalty.services import members  # members imports this module
-
-    email = members.normalise_email(email)
-    phone = members.normalise_phone(phone)
-    if not (email or phone):
-        raise Invalid(fields={"email": "give the customer's email or phone"})
-    if number is not None and normalise_card_number(number) == "":
-        number = None
-    if number is not None:
-        number = normalise_card_number(number)
-        if not is_valid_card_number(number):
-            raise Invalid(fields={"number": "not a valid card number"})
-    by_email = members.existing_member_for(email=email) if email else None
-    by_phone = members.existing_member_for(phone=phone) if phone else None
-    if by_email and by_phone and by_email.pk != by_phone.pk:
-        raise Invalid(fields={"phone": "this phone belongs to another member than the email"})
-    member = by_email or by_phone
-    with transaction.atomic():
-        new_member = member is None
-        if new_member:
-            member = members.create_member(email=email, phone=phone, first_name=first_name,
-                                           last_name=last_name, store=store)
-        card = issue_card(member_id=member.pk, number=number, kind=Card.Kind.PHYSICAL,
-                          store=store)
-    return TillCard(card=card, member=member, new_member=new_member)
 
 
 def block_member_card(*, card_id: int, member_id: int) -> Card:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import phonenumbers
@@ -23,8 +24,7 @@ from loyalty.models import (
     Tier,
     TierChange,
 )
-from loyalty.services import ledger, tiers
-from loyalty.services.cards import new_card_number
+from loyalty.services import cards, ledger, tiers
 from loyalty.services.errors import Invalid, MemberExists, MergeNotAllowed, NotFound
 
 DEFAULT_PHONE_REGION = getattr(settings, "LOYALTY_PHONE_REGION", "FR")
@@ -112,7 +112,7 @@ def create_member(*, email: str = "", phone: str = "", first_name: str = "",
         raise MemberExists(fields={"member_id": existing.pk})
     try:
         with transaction.atomic():
-            number = new_card_number()
+            number = cards.new_card_number()
             member = Member.objects.create(
                 card_number=number, email=email, phone=phone, first_name=first_name,
                 last_name=last_name, birth_date=birth_date, user=user, language=language,
@@ -232,3 +232,52 @@ def merge_members(*, survivor_id: int, duplicate_id: int, by=None, reason: str =
         MemberMerge.objects.create(survivor=survivor, duplicate=duplicate, performed_by=by,
                                    reason=reason[:200], moved=moved)
         return survivor
+
+
+# --- At the till --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TillCard:
+    """A card issued at the till, and whether its member was enrolled by the same call."""
+
+    card: Card
+    member: Member
+    new_member: bool
+
+
+def issue_card_at_till(*, store, number: str | None = None, email: str = "", phone: str = "",
+                       first_name: str = "", last_name: str = "") -> TillCard:
+    """Hand a plastic card over the counter, to a member found by email or phone, or a new one.
+
+    The person is found by their email or phone (following merges); if nobody
+    holds either, they are enrolled with what was given. The card number, when
+    pre-printed, must pass its check digit and be unused; without one a fresh
+    number is drawn. Everything happens in one transaction: a refused card
+    enrols nobody. Raises Invalid (no email or phone, a bad number or identity,
+    an email and a phone that belong to two different members) or MemberExists
+    (someone enrolled the same person at the same moment).
+    """
+    email = normalise_email(email)
+    phone = normalise_phone(phone)
+    if not (email or phone):
+        raise Invalid(fields={"email": "give the customer's email or phone"})
+    if number is not None and cards.normalise_card_number(number) == "":
+        number = None
+    if number is not None:
+        number = cards.normalise_card_number(number)
+        if not cards.is_valid_card_number(number):
+            raise Invalid(fields={"number": "not a valid card number"})
+    by_email = existing_member_for(email=email) if email else None
+    by_phone = existing_member_for(phone=phone) if phone else None
+    if by_email and by_phone and by_email.pk != by_phone.pk:
+        raise Invalid(fields={"phone": "this phone belongs to another member than the email"})
+    member = by_email or by_phone
+    with transaction.atomic():
+        new_member = member is None
+        if new_member:
+            member = create_member(email=email, phone=phone, first_name=first_name,
+                                   last_name=last_name, store=store)
+        card = cards.issue_card(member_id=member.pk, number=number, kind=Card.Kind.PHYSICAL,
+                          store=store)
+    return TillCard(card=card, member=member, new_member=new_member)

@@ -10,14 +10,10 @@ refunding it at once would.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -31,37 +27,16 @@ from loyalty.services.errors import (
     RefundConflict,
     RefundExceedsPurchase,
 )
+from loyalty.services.inputs import (
+    MAX_QUANTITY,
+    checked_occurred_at,
+    content_fingerprint,
+    identifier,
+    parse_money,
+)
 from loyalty.services.members import current_member
 
 MAX_ITEMS = 500
-MAX_QUANTITY = 100_000
-CENT = Decimal("0.01")
-
-
-def parse_money(value, *, field: str, allow_zero: bool = True) -> Decimal:
-    """A decimal amount with at most two places, within the programme's bounds."""
-    if isinstance(value, float | bool) or value is None:
-        raise Invalid(fields={field: "a decimal string such as \"49.90\""})
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise Invalid(fields={field: "a decimal string such as \"49.90\""}) from None
-    if not amount.is_finite():
-        raise Invalid(fields={field: "must be a finite amount"})
-    if amount != amount.quantize(CENT, rounding="ROUND_DOWN"):
-        raise Invalid(fields={field: "at most two decimal places"})
-    if amount < 0 or (amount == 0 and not allow_zero):
-        raise Invalid(fields={field: "must be positive"})
-    if amount > Decimal(settings.LOYALTY_MAX_PURCHASE_AMOUNT):
-        raise Invalid(fields={field: f"at most {settings.LOYALTY_MAX_PURCHASE_AMOUNT}"})
-    return amount.quantize(CENT)
-
-
-def _identifier(value, *, field: str) -> str:
-    value = str(value or "").strip()
-    if not value or len(value) > 100 or any(ord(ch) < 32 for ch in value):
-        raise Invalid(fields={field: "1 to 100 printable characters"})
-    return value
 
 
 def clean_items(items) -> list[dict]:
@@ -78,29 +53,13 @@ def clean_items(items) -> list[dict]:
                 1 <= quantity <= MAX_QUANTITY):
             raise Invalid(fields={f"items[{index}].quantity": "a whole number from 1"})
         cleaned.append({
-            "sku": _identifier(item.get("sku"), field=f"items[{index}].sku"),
+            "sku": identifier(item.get("sku"), field=f"items[{index}].sku"),
             "category": str(item.get("category") or "").strip()[:100],
             "quantity": quantity,
             "unit_price": parse_money(item.get("unit_price"),
                                       field=f"items[{index}].unit_price"),
         })
     return cleaned
-
-
-def _fingerprint(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _occurred_at(value: datetime | None, now: datetime) -> datetime:
-    if value is None:
-        return now
-    if timezone.is_naive(value):
-        raise Invalid(fields={"occurred_at": "needs a time zone offset"})
-    if value > now + settings.LOYALTY_CLOCK_SKEW:
-        raise Invalid(fields={"occurred_at": "in the future"})
-    if value < now - timedelta(days=365 * 10):
-        raise Invalid(fields={"occurred_at": "too far in the past"})
-    return value
 
 
 @dataclass(frozen=True)
@@ -122,11 +81,11 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
     content), NotFound or MemberClosed (member).
     """
     now = now or timezone.now()
-    order_id = _identifier(order_id, field="order_id")
+    order_id = identifier(order_id, field="order_id")
     amount = parse_money(amount, field="amount")
     items = clean_items(items)
-    occurred_at = _occurred_at(occurred_at, now)
-    fingerprint = _fingerprint({"amount": amount, "items": items})
+    occurred_at = checked_occurred_at(occurred_at, now)
+    fingerprint = content_fingerprint({"amount": amount, "items": items})
     try:
         with transaction.atomic():
             locked = ledger.lock_member(member.pk)
@@ -193,10 +152,11 @@ def record_refund(*, purchase: Purchase, refund_id: str, amount, items=(), by=No
     RefundConflict (same refund id, other content).
     """
     now = now or timezone.now()
-    refund_id = _identifier(refund_id, field="refund_id")
+    refund_id = identifier(refund_id, field="refund_id")
     amount = parse_money(amount, field="amount", allow_zero=False)
     items = clean_items(items)
-    fingerprint = _fingerprint({"purchase": purchase.pk, "amount": amount, "items": items})
+    fingerprint = content_fingerprint({"purchase": purchase.pk, "amount": amount,
+                                       "items": items})
     try:
         with transaction.atomic():
             member = ledger.lock_member(purchase.member_id)

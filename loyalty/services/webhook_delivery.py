@@ -47,7 +47,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -55,6 +54,7 @@ from django.utils import timezone
 
 from loyalty.models import WebhookDelivery, WebhookEndpoint
 from loyalty.models.webhooks import new_webhook_secret
+from loyalty.services.handoff import run_task
 
 logger = logging.getLogger(__name__)
 
@@ -125,21 +125,10 @@ def new_claim(*, now: datetime | None = None) -> tuple[uuid.UUID, datetime]:
     return uuid.uuid4(), (now or timezone.now()) + LEASE
 
 
-def _run_task(name: str, *args) -> bool:
-    """Hand work to Celery; a broker that is down (or an eager task that fails) never
-    reaches the caller: the rows stay due in the database for the dispatcher."""
-    try:
-        current_app.tasks[name].delay(*args)
-    except Exception:
-        logger.exception("Could not hand %s to a worker; the dispatcher will.", name)
-        return False
-    return True
-
-
 def hand_over(*, delivery_ids: list[int], claim: uuid.UUID) -> bool:
     """Give claimed deliveries to workers, BATCH at a time. False if the broker refused."""
     for start in range(0, len(delivery_ids), BATCH):
-        if not _run_task(SEND_TASK, delivery_ids[start:start + BATCH], str(claim)):
+        if not run_task(SEND_TASK, delivery_ids[start:start + BATCH], str(claim)):
             return False
     return True
 
@@ -153,7 +142,7 @@ def hand_over_on_commit(*, delivery_ids: list[int], claim: uuid.UUID) -> None:
 
 def wake_dispatcher_on_commit() -> None:
     """Deliveries were written due now: send them without waiting for beat."""
-    transaction.on_commit(lambda: _run_task(DISPATCH_TASK))
+    transaction.on_commit(lambda: run_task(DISPATCH_TASK))
 
 
 def claim_due(*, limit: int = BATCH, now: datetime | None = None) -> tuple[list[int], uuid.UUID]:

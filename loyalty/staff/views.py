@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.roles import may_import, may_see_insight
 from loyalty import selectors
 from loyalty.models import Card, Member, Programme, Store
-from loyalty.services import cards, purchases
+from loyalty.services import cards, members, purchases
 from loyalty.services.errors import DomainError, Invalid, NotFound, OrderConflict
 from loyalty.staff import forms
 from loyalty.staff.access import StoreForbidden, acting_store, choose_store, staff_stores
@@ -394,7 +394,7 @@ def issue_card(request):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                issued = cards.issue_card_at_till(
+                issued = members.issue_card_at_till(
                     store=store, number=data["number"] or None, email=data["email"],
                     phone=data["phone"], first_name=data["first_name"],
                     last_name=data["last_name"])

@@ -29,6 +29,7 @@ from django.utils import timezone, translation
 
 from loyalty.models import ImportJob, Store
 from loyalty.services.errors import DomainError, Invalid
+from loyalty.services.handoff import run_task
 from loyalty.services.imports import members as member_import
 from loyalty.services.imports import purchases as purchase_import
 from loyalty.services.imports.csvfile import (
@@ -80,12 +81,7 @@ def create_job(*, kind: str, store: Store, filename: str, content: bytes,
 
 def queue(job_id: int) -> None:
     """Hand a job to Celery; a broker that is down leaves it to the sweeper."""
-    from loyalty.tasks import run_import_job
-
-    try:
-        run_import_job.delay(job_id)
-    except Exception:
-        logger.exception("Could not queue import job %s", job_id)
+    run_task("loyalty.tasks.run_import_job", job_id)
 
 
 def requeue_stalled(*, now: datetime | None = None) -> int:

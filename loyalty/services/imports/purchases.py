@@ -71,7 +71,7 @@ from loyalty.services.imports.csvfile import (
     open_source,
 )
 from loyalty.services.imports.progress import Progress
-from loyalty.services.purchases import CENT, MAX_QUANTITY, parse_money
+from loyalty.services.inputs import CENT, MAX_QUANTITY, parse_money
 
 REQUIRED = ("customer_ref", "order_id", "occurred_at", "amount")
 OPTIONAL = ("email", "first_name", "last_name", "sku", "category", "quantity")
@@ -235,10 +235,10 @@ class RowParser:
                     "amount": str(Decimal(cents) / 100), "quantity": quantity})
                 return None
             unit_cents = cents // quantity
-            item_json = item_fingerprint(sku=sku, category=category, quantity=quantity,
+            item_json = itemfingerprint(sku=sku, category=category, quantity=quantity,
                                          unit_price=Decimal(unit_cents) / 100)
         if not self.for_postgres:
-            occurred_at = occurred_at.astimezone(UTC).strftime(SQLITE_TIME)
+            occurred_at = occurred_at.astimezone(UTC).strftime(staging.SQLITE_TIME)
         return (row.line, ref, order_id, occurred_at, cents, email, first_name, last_name,
                 sku, category, quantity, unit_cents, item_json)
 
@@ -264,20 +264,11 @@ def _quantity(value: str) -> int:
     return values.whole_number(value, minimum=1, maximum=MAX_QUANTITY) or 1
 
 
-def item_fingerprint(*, sku: str, category: str, quantity: int, unit_price: Decimal) -> str:
+def itemfingerprint(*, sku: str, category: str, quantity: int, unit_price: Decimal) -> str:
     """One line as `record_purchase`'s fingerprint writes it: json.dumps of the clean item,
     keys sorted, non-ASCII escaped (spelt out here: it runs for every line of a file)."""
     return (f'{{"category": {_json_text(category)}, "quantity": {quantity:d}, '
             f'"sku": {_json_text(sku)}, "unit_price": "{unit_price.quantize(CENT)}"}}')
-
-
-SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # UTC, sortable as text
-
-
-def read_time(value) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.strptime(value, SQLITE_TIME).replace(tzinfo=UTC)
 
 
 # --- pass 2: the whole file, against what is stored; then the writes -----------------------

@@ -22,7 +22,8 @@ from loyalty.services.cards import CARD_NUMBER_DIGITS, luhn_digit
 from loyalty.services.imports import staging
 from loyalty.services.imports.staging import CUSTOMERS
 from loyalty.services.imports.staging import chunks as batched
-from loyalty.services.purchases import CENT, _fingerprint, record_purchase
+from loyalty.services.inputs import CENT, content_fingerprint
+from loyalty.services.purchases import record_purchase
 
 CHUNK = 1000
 
@@ -161,8 +162,6 @@ class Order:
 
 def orders() -> Iterator[Order]:
     """The file's orders, oldest first, each with its member and lines."""
-    from loyalty.services.imports.purchases import read_time
-
     rows = staging.keyset(f"""
         SELECT r.occurred_at, r.order_id, r.line, c.member_id, r.amount_cents, r.sku,
                r.category, r.quantity, r.unit_price_cents
@@ -175,7 +174,7 @@ def orders() -> Iterator[Order]:
         for occurred_at, _id, _line, member_id, amount, sku, category, quantity, unit in lines:
             if order is None:
                 order = Order(order_id=order_id, member_id=member_id,
-                              occurred_at=read_time(occurred_at))
+                              occurred_at=staging.read_time(occurred_at))
             cents += amount
             if sku is not None:
                 order.items.append({"sku": sku, "category": category, "quantity": quantity,
@@ -201,7 +200,7 @@ def insert_purchases(store: Store, now: datetime, summary) -> None:
             store=store, order_id=order.order_id, member_id=order.member_id,
             amount=order.amount, occurred_at=order.occurred_at, points_earned=0,
             points_breakdown=[], balance_after=balances[order.member_id], entry=None,
-            fingerprint=_fingerprint({"amount": order.amount, "items": order.items}),
+            fingerprint=content_fingerprint({"amount": order.amount, "items": order.items}),
             created_at=now) for order in chunk])
         lines = PurchaseItem.objects.bulk_create([
             PurchaseItem(purchase=purchase, **item)

@@ -12,7 +12,7 @@ session: nobody else sees them, and they vanish with the connection.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import DatabaseError, connection, transaction
 
@@ -23,6 +23,14 @@ COLUMNS = ("line", "customer_ref", "order_id", "occurred_at", "amount_cents", "e
            "first_name", "last_name", "sku", "category", "quantity", "unit_price_cents",
            "item_json")
 TEMP_TABLES = (ORDERS, CUSTOMERS, ROWS)
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLite stages a time: UTC, sortable as text
+
+
+def read_time(value) -> datetime:
+    """A staged time as an aware datetime (PostgreSQL gives one; SQLite gives text)."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.strptime(value, SQLITE_TIME).replace(tzinfo=UTC)
 
 
 def is_postgres() -> bool:

@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 
 from loyalty.models import Card
-from loyalty.services import cards
+from loyalty.services import cards, members
 from loyalty.services.errors import CardBlocked, Invalid, NotFound, TokenExpired, TokenInvalid
 from tests.factories import make_member
 
@@ -164,17 +164,17 @@ def number(body="400000001"):
 
 
 def test_a_card_at_the_till_goes_to_the_member_with_that_email_or_phone(member, store):
-    issued = cards.issue_card_at_till(store=store, number=number(), email=" MARIE@example.com")
+    issued = members.issue_card_at_till(store=store, number=number(), email=" MARIE@example.com")
     assert issued.member == member and not issued.new_member
     assert issued.card.kind == Card.Kind.PHYSICAL and issued.card.issued_by_store == store
     member_with_phone = make_member(email="p@example.com", phone="+33611111111")
-    again = cards.issue_card_at_till(store=store, phone="06 11 11 11 11")
+    again = members.issue_card_at_till(store=store, phone="06 11 11 11 11")
     assert again.member == member_with_phone and cards.is_valid_card_number(again.card.number)
     assert member_with_phone.cards.count() == 2
 
 
 def test_a_card_at_the_till_enrols_a_new_customer(db, store):
-    issued = cards.issue_card_at_till(store=store, email="new@example.com", first_name="Ada")
+    issued = members.issue_card_at_till(store=store, email="new@example.com", first_name="Ada")
     assert issued.new_member and issued.member.first_name == "Ada"
     assert cards.resolve_card(issued.card.number).member == issued.member
     assert cards.resolve_card(issued.member.card_number).member == issued.member
@@ -186,16 +186,16 @@ def test_a_refused_card_at_the_till_enrols_nobody(member, store):
     cards.issue_card(member_id=member.pk, number=number())
     count = Member.objects.count()
     with pytest.raises(Invalid):
-        cards.issue_card_at_till(store=store, number=number(), email="new@example.com")
+        members.issue_card_at_till(store=store, number=number(), email="new@example.com")
     with pytest.raises(Invalid):
-        cards.issue_card_at_till(store=store, number="4000000011", email="new@example.com")
+        members.issue_card_at_till(store=store, number="4000000011", email="new@example.com")
     with pytest.raises(Invalid):
-        cards.issue_card_at_till(store=store, first_name="No identity")
+        members.issue_card_at_till(store=store, first_name="No identity")
     assert Member.objects.count() == count
 
 
 def test_a_card_at_the_till_refuses_an_email_and_a_phone_of_two_members(member, store):
     make_member(email="p@example.com", phone="+33622222222")
     with pytest.raises(Invalid) as error:
-        cards.issue_card_at_till(store=store, email="marie@example.com", phone="+33622222222")
+        members.issue_card_at_till(store=store, email="marie@example.com", phone="+33622222222")
     assert "phone" in error.value.fields

@@ -15,7 +15,8 @@ from loyalty.models import Card, ExternalId, Member, PointsEntry, Purchase, Purc
 from loyalty.services.cards import is_valid_card_number
 from loyalty.services.imports import ImportRejected
 from loyalty.services.imports.purchases import import_purchases
-from loyalty.services.purchases import _fingerprint, record_purchase
+from loyalty.services.inputs import content_fingerprint
+from loyalty.services.purchases import record_purchase
 from tests.factories import StoreFactory, TierFactory, make_member, programme
 from tests.loyalty.services.imports.conftest import purchases
 
@@ -88,19 +89,19 @@ def test_a_mixed_file_gives_members_purchases_and_lines(store):
         "cards": 3,
         "purchases": [
             ("O1", "C1+C3", "19.50", "2024-02-29T23:00:00+00:00", 0, None,
-             _fingerprint({"amount": Decimal("19.50"), "items": [
+             content_fingerprint({"amount": Decimal("19.50"), "items": [
                  {"sku": "SKU-1", "category": "shoes", "quantity": 2,
                   "unit_price": Decimal("5.00")},
                  {"sku": "SKU-2", "category": "", "quantity": 1,
                   "unit_price": Decimal("4.00")}]})),
             ("O2", "C2", "20.00", "2024-03-02T08:00:00+00:00", 0, None,
-             _fingerprint({"amount": Decimal("20.00"), "items": []})),
+             content_fingerprint({"amount": Decimal("20.00"), "items": []})),
             ("O3", "C1+C3", "7.00", "2024-03-03T11:00:00+00:00", 0, None,
-             _fingerprint({"amount": Decimal("7.00"), "items": []})),
+             content_fingerprint({"amount": Decimal("7.00"), "items": []})),
             ("O4", "C4", "0.00", "2024-03-04T08:00:00+00:00", 0, None,
-             _fingerprint({"amount": Decimal("0.00"), "items": []})),
+             content_fingerprint({"amount": Decimal("0.00"), "items": []})),
             ("O5", "C2", "3.30", "2024-03-05T08:30:15+00:00", 0, None,
-             _fingerprint({"amount": Decimal("3.30"), "items": [
+             content_fingerprint({"amount": Decimal("3.30"), "items": [
                  {"sku": "Tée", "category": "Café crème", "quantity": 3,
                   "unit_price": Decimal("1.10")}]})),
         ],
@@ -358,5 +359,5 @@ def test_backslashes_and_quotes_are_kept_as_written(store):
     assert ExternalId.objects.get().value == "C\\1"
     item = purchase.items.get()
     assert (item.sku, item.category) == ("A\\B", "c\\d")
-    assert purchase.fingerprint == _fingerprint({"amount": Decimal("4.00"), "items": [
+    assert purchase.fingerprint == content_fingerprint({"amount": Decimal("4.00"), "items": [
         {"sku": "A\\B", "category": "c\\d", "quantity": 2, "unit_price": Decimal("2.00")}]})
