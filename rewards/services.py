@@ -34,7 +34,7 @@ from loyalty.services.errors import (
 )
 from loyalty.services.inputs import content_fingerprint, identifier, parse_money
 from loyalty.services.members import current_member
-from loyalty.services.purchases import Recorded
+from loyalty.services.recorded import Recorded
 from rewards import codes
 from rewards.models import Redemption, Reward, Voucher
 

@@ -18,7 +18,7 @@ from loyalty.services.earning import current_programme
 from loyalty.services.errors import EventConflict, UnknownEventType
 from loyalty.services.inputs import checked_occurred_at, content_fingerprint, identifier
 from loyalty.services.members import current_member
-from loyalty.services.purchases import Recorded
+from loyalty.services.recorded import Recorded
 
 
 def period_start(period: str, at: datetime) -> datetime | None:

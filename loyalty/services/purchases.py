@@ -11,7 +11,6 @@ refunding it at once would.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -35,6 +34,7 @@ from loyalty.services.inputs import (
     parse_money,
 )
 from loyalty.services.members import current_member
+from loyalty.services.recorded import Recorded
 
 MAX_ITEMS = 500
 
@@ -60,14 +60,6 @@ def clean_items(items) -> list[dict]:
                                       field=f"items[{index}].unit_price"),
         })
     return cleaned
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A purchase (or refund, or action) and whether this call created it."""
-
-    obj: object
-    created: bool
 
 
 def record_purchase(*, store: Store, order_id: str, amount, member, items=(),

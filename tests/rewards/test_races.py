@@ -8,7 +8,7 @@ from loyalty.models import Member, PointsEntry
 from loyalty.services import ledger
 from loyalty.services.audit import audit_ledger
 from loyalty.services.errors import InsufficientPoints, OutOfStock, VoucherUsed
-from loyalty.services.purchases import Recorded
+from loyalty.services.recorded import Recorded
 from rewards.models import Redemption, Voucher
 from rewards.services import cancel_voucher, redeem_reward, redeem_voucher
 from tests.concurrency import run_at_once
