@@ -78,7 +78,7 @@ def _claim_in_transaction(*, owner: str, key: str, digest: str) -> IdempotencyRe
         with transaction.atomic():  # a savepoint: rolling it back also undoes the SET LOCAL
             if postgres:  # how long to wait for a duplicate that is still running
                 with connection.cursor() as cursor:
-                    cursor.execute(f"SET LOCAL lock_timeout = '{WAIT_SECONDS}s'")
+                    cursor.execute(f"SET LOCAL lock_timeout = '{int(WAIT_SECONDS * 1000)}ms'")
             record = IdempotencyRecord.objects.create(owner=owner, key=key, request_hash=digest,
                                                       expires_at=timezone.now() + _ttl())
             if postgres:
