@@ -50,7 +50,7 @@ class _Breaker:
             self.open_until = time.monotonic() + BREAKER_SECONDS
         if was_closed:
             logger.warning("Redis cache %s did not answer (%s): using a per-process cache for "
-                           "%.0f s at a time until it does", location, error, BREAKER_SECONDS)
+                           "%g s at a time until it does", location, error, BREAKER_SECONDS)
 
     def reset(self) -> None:
         self.open_until = 0.0

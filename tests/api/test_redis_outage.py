@@ -25,7 +25,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from accounts.models import StaffRole
-from loyalty import redis_cache
+from loyalty import health, redis_cache
 from loyalty.celery import app as celery_app
 from loyalty.models import PointsEntry, Purchase, WebhookEndpoint, WebhookEvent
 from tests.api.conftest import key_client
@@ -131,6 +131,7 @@ def test_purchases_pages_and_the_till_go_on_while_redis_is_stopped(
     failures: list[tuple[str, int, bytes]] = []
     orders: list[str] = []
     publish_seconds: list[float] = []
+    healthz: list[str] = []
 
     def check(label, response):
         if not answered(response):
@@ -148,6 +149,7 @@ def test_purchases_pages_and_the_till_go_on_while_redis_is_stopped(
         counts[phase] += 1
 
     def pages(phase):
+        healthz.append(Client().get("/healthz").json()["status"])
         check(f"member read {phase}", shop.get(f"/api/v1/members/{member.pk}/"))
         portal = Client(raise_request_exception=False)
         check(f"login {phase}", portal.post(reverse("account_login"), {
@@ -163,7 +165,9 @@ def test_purchases_pages_and_the_till_go_on_while_redis_is_stopped(
             "store": "paris", "member": customer.pk, "amount": "5.00",
             "order_id": f"till-{phase}", "receipt": ""}, **HX))
 
-    with override_settings(CACHES=cache), celery_broker(private_redis.url):
+    monkeypatch.setattr(health, "_redis_client", None)
+    with (override_settings(CACHES=cache, REDIS_URL=private_redis.url),
+          celery_broker(private_redis.url)):
         for number in range(20):
             purchase("before", number)
         pages("before")
@@ -195,6 +199,7 @@ def test_purchases_pages_and_the_till_go_on_while_redis_is_stopped(
     print(f"\nfault test: {counts} API purchases, outage of {outage_seconds:.1f} s; a purchase "
           f"during it took {during[len(during) // 2]:.2f} s (median), {during[-1]:.2f} s at most")
     assert failures == []
+    assert healthz == ["ok", "degraded", "degraded", "degraded", "ok"]
     assert counts == {"before": 20, "during": 60, "after": 20}
     api_orders = set(Purchase.objects.filter(order_id__startswith="W-")
                      .values_list("order_id", flat=True))
