@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.permissions import KeyParser
@@ -78,8 +77,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             # save: the cached key stays cached).
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
             api_key.last_used_at = now
-            cache.set(settings_cache.api_key_entry(prefix), api_key,
-                      settings_cache.CONFIG_CACHE_SECONDS)
+            settings_cache.store(settings_cache.api_key_entry(prefix), api_key)
         caller = Caller(store=api_key.store, scopes=tuple(api_key.scopes),
                         owner=f"key:{api_key.prefix}", api_key=api_key)
         return caller, api_key

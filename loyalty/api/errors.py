@@ -1,7 +1,8 @@
 """One error body for the whole API: {"error": {"code", "message", "fields"}}.
 
 DRF's exceptions, Django's 404 and 500 under /api/, and the domain errors the
-services raise all come out in this shape with a stable code.
+services raise all come out in this shape with a stable code; a database outage is
+503 `service_unavailable` with Retry-After (loyalty.outage).
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from loyalty.outage import (
+    current_outage,
+    is_outage,
+    note_outage,
+    retry_headers,
+    service_unavailable,
+    service_unavailable_body,
+)
 from loyalty.services.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -63,6 +72,11 @@ def _flatten(detail) -> dict:
 
 
 def exception_handler(exc, context):
+    if is_outage(exc):
+        # The database is away: retryable, said so with Retry-After, never a 500.
+        note_outage(context["request"], exc)
+        return Response(service_unavailable_body(), status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers=retry_headers())
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
     if isinstance(exc, Http404):
@@ -96,6 +110,9 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    outage = current_outage()
+    if outage is not None:  # raised in a middleware (the session, the user), not a view
+        return service_unavailable(request, outage)
     if _is_api(request):
         return JsonResponse(error_body("server_error", "Something went wrong on our side."),
                             status=500)

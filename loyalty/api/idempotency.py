@@ -1,9 +1,16 @@
 """The `Idempotency-Key` header: a retried POST gets the first response back.
 
-The first request with a key claims it (a row committed before the work
-starts); a concurrent duplicate waits for the first to finish and returns its
-response, so the work is never done twice. The same key with another body is
-409 `idempotency_conflict`. Server errors release the key so a retry can run.
+The first request with a key claims it, does the work and stores its response in ONE
+transaction: the claim (a row under a unique key), the purchase and the stored status and
+body commit together or not at all. So a retry whose first attempt committed, but whose
+response was lost on the way, replays the original result at once; a retry of an attempt
+that died before committing (a killed worker, a database outage) finds no claim and runs.
+
+A concurrent duplicate's claim waits on the first's uncommitted row (PostgreSQL makes the
+second insert of a unique key wait for the first transaction), for at most WAIT_SECONDS,
+and then returns the first's response; a first still running after that answers 409
+`idempotency_in_progress`. The same key with another body is 409 `idempotency_conflict`.
+Server errors store nothing, so a retry can run.
 """
 
 from __future__ import annotations
@@ -15,8 +22,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -28,6 +34,8 @@ HEADER = "Idempotency-Key"
 WAIT_SECONDS = 10
 POLL_SECONDS = 0.05
 NOT_STORED = {401, 403, 429}
+# Claims committed without a response exist only from before responses were stored with the
+# work; one older than this belongs to a request that died.
 ABANDONED_AFTER = timedelta(minutes=2)
 
 
@@ -50,23 +58,44 @@ def request_hash(request) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 
-def _claim(*, owner: str, key: str, digest: str) -> tuple[IdempotencyRecord, bool]:
+def _existing(*, owner: str, key: str) -> IdempotencyRecord | None:
+    """The key's record, unless it has expired (or is a claim abandoned long ago): then it is
+    forgotten."""
+    record = IdempotencyRecord.objects.filter(owner=owner, key=key).first()
     now = timezone.now()
-    # An expired record is forgotten; so is a claim never completed long after the work
-    # could have taken (its request died with a killed worker), so that a retry can run.
-    IdempotencyRecord.objects.filter(
-        Q(expires_at__lte=now) | Q(status_code__isnull=True,
-                                   created_at__lte=now - ABANDONED_AFTER),
-        owner=owner, key=key).delete()
+    if record is not None and (record.expires_at <= now or (
+            not record.completed and record.created_at <= now - ABANDONED_AFTER)):
+        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        return None
+    return record
+
+
+def _claim_in_transaction(*, owner: str, key: str, digest: str) -> IdempotencyRecord | None:
+    """Insert the claim inside the current transaction; None if another request holds the
+    key (committed, or still running past WAIT_SECONDS: IdempotencyInProgress)."""
+    postgres = connection.vendor == "postgresql"
     try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(owner=owner, key=key, request_hash=digest,
-                                                    expires_at=now + _ttl()), True
+        with transaction.atomic():  # a savepoint: rolling it back also undoes the SET LOCAL
+            if postgres:  # how long to wait for a duplicate that is still running
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL lock_timeout = '{int(WAIT_SECONDS * 1000)}ms'")
+            record = IdempotencyRecord.objects.create(owner=owner, key=key, request_hash=digest,
+                                                      expires_at=timezone.now() + _ttl())
+            if postgres:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = DEFAULT")
     except IntegrityError:
-        return IdempotencyRecord.objects.get(owner=owner, key=key), False
+        return None
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) == "55P03":  # lock_timeout: still running
+            raise IdempotencyInProgress() from None
+        raise
+    return record
 
 
 def _wait_for(record: IdempotencyRecord) -> IdempotencyRecord:
+    """A claim committed without its response (only ever from before responses were stored
+    with the work): wait a little for it, then answer that it is in progress."""
     deadline = time.monotonic() + WAIT_SECONDS
     while not record.completed and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
@@ -77,6 +106,31 @@ def _wait_for(record: IdempotencyRecord) -> IdempotencyRecord:
     if not record.completed:
         raise IdempotencyInProgress()
     return record
+
+
+def _stored(record: IdempotencyRecord, response) -> bool:
+    if response.status_code >= 500 or response.status_code in NOT_STORED:
+        return False
+    record.status_code = response.status_code
+    record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
+    record.save(update_fields=["status_code", "response_body"])
+    return True
+
+
+def _run_once(view, request, method, args, kwargs, *, owner, key, digest):
+    """Claim, work and store in one transaction. None when another request has the key."""
+    with transaction.atomic():
+        record = _claim_in_transaction(owner=owner, key=key, digest=digest)
+        if record is None:
+            return None
+        try:
+            with transaction.atomic():  # a failed attempt leaves the claim to store its error
+                response = method(view, request, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - answered like DRF would, then stored
+            response = view.handle_exception(exc)  # what it cannot answer rolls all back
+        if not _stored(record, response):
+            transaction.set_rollback(True)  # neither the claim nor any work is kept
+    return response
 
 
 def idempotent(method):
@@ -91,28 +145,21 @@ def idempotent(method):
         if not key or len(key) > 255 or not key.isprintable():
             raise Invalid(fields={HEADER: "1 to 255 printable characters"})
         digest = request_hash(request)
-        record, claimed = _claim(owner=request.user.owner, key=key, digest=digest)
-        if not claimed:
-            if record.request_hash != digest:
-                raise IdempotencyConflict(fields={HEADER: key})
-            record = _wait_for(record)
-            response = Response(record.response_body, status=record.status_code)
-            response["Idempotent-Replayed"] = "true"
-            return response
-        try:
-            response = method(view, request, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - answered like DRF would, then stored
-            try:
-                response = view.handle_exception(exc)
-            except Exception:
-                record.delete()
-                raise
-        if response.status_code >= 500 or response.status_code in NOT_STORED:
-            record.delete()
-        else:
-            record.status_code = response.status_code
-            record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
-            record.save(update_fields=["status_code", "response_body"])
+        owner = request.user.owner
+        record = _existing(owner=owner, key=key)
+        if record is None:
+            response = _run_once(view, request, method, args, kwargs,
+                                 owner=owner, key=key, digest=digest)
+            if response is not None:
+                return response
+            record = IdempotencyRecord.objects.filter(owner=owner, key=key).first()
+            if record is None:
+                raise IdempotencyInProgress()  # released in between: retry
+        if record.request_hash != digest:
+            raise IdempotencyConflict(fields={HEADER: key})
+        record = _wait_for(record)
+        response = Response(record.response_body, status=record.status_code)
+        response["Idempotent-Replayed"] = "true"
         return response
 
     return wrapper

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
@@ -25,8 +25,17 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Replaying a request with the same key returns the first response.")
 
 
+SERVICE_UNAVAILABLE = OpenApiResponse(
+    response=s.ErrorSerializer,
+    description="`service_unavailable`: the database is briefly out of reach (a restart, a "
+                "failover). Nothing was done; retry after the `Retry-After` header's seconds, "
+                "with the same Idempotency-Key.")
+
+
 def errors(*codes):
-    return {code: s.ErrorSerializer for code in (401, 403, 429, *codes)}
+    """The error responses of an operation: these `codes`, and those any call can meet."""
+    return {**{code: s.ErrorSerializer for code in (401, 403, 429, *codes)},
+            503: SERVICE_UNAVAILABLE}
 
 
 class ApiView(APIView):

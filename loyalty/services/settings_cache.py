@@ -6,15 +6,25 @@ production, shared by every worker) and dropped from it whenever one of them
 is saved or deleted, once the change is committed. Entries also expire after
 CONFIG_CACHE_SECONDS, which bounds how stale a per-process cache (no Redis)
 can be.
+
+Redis is a cache, not the source of truth: when the cache raises (Redis down and a
+backend that does not fail open by itself, see loyalty.redis_cache), entries are kept in
+a per-process copy with the same lifetime, built from the database, and dropping them
+never fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from django.core.cache import cache
 from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CONFIG_CACHE_SECONDS = 60
@@ -28,18 +38,65 @@ def api_key_entry(prefix: str) -> str:
     return f"loyalty:config:apikey:{prefix}"
 
 
-def cached(key: str, build: Callable[[], T]) -> T:
-    value = cache.get(key)
-    if value is None:
-        value = build()
-        cache.set(key, value, CONFIG_CACHE_SECONDS)
+# The per-process copy used while the cache raises: key -> (expires at, monotonic; value).
+_copies: dict[str, tuple[float, object]] = {}
+_copies_lock = threading.Lock()
+
+
+def _from_copy(key: str, build: Callable[[], T]) -> T:
+    now = time.monotonic()
+    with _copies_lock:
+        copy = _copies.get(key)
+    if copy is not None and copy[0] > now:
+        return copy[1]
+    value = build()
+    with _copies_lock:
+        _copies[key] = (now + CONFIG_CACHE_SECONDS, value)
     return value
 
 
+def cached(key: str, build: Callable[[], T]) -> T:
+    """The entry under `key`, built (from the database) and cached when missing."""
+    try:
+        value = cache.get(key)
+    except Exception:  # noqa: BLE001 - any cache backend's connection error
+        logger.warning("configuration cache: the cache did not answer; using this "
+                       "process's copy", exc_info=True)
+        return _from_copy(key, build)
+    if value is None:
+        value = build()
+        store(key, value)
+    return value
+
+
+def store(key: str, value: object) -> None:
+    """Cache `value` under `key` for CONFIG_CACHE_SECONDS, as far as the cache answers."""
+    try:
+        cache.set(key, value, CONFIG_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        logger.warning("configuration cache: could not store %s", key, exc_info=True)
+        with _copies_lock:
+            _copies[key] = (time.monotonic() + CONFIG_CACHE_SECONDS, value)
+
+
+def _drop(keys: Iterable[str]) -> None:
+    with _copies_lock:
+        for key in keys:
+            _copies.pop(key, None)
+    try:
+        cache.delete_many(keys)
+    except Exception:  # noqa: BLE001 - the entries expire after CONFIG_CACHE_SECONDS anyway
+        logger.warning("configuration cache: could not drop %s", ", ".join(keys),
+                       exc_info=True)
+
+
 def forget(*keys: str) -> None:
-    """Drop entries now and again after the commit (a concurrent reader may refill early)."""
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    """Drop entries now and again after the commit (a concurrent reader may refill early).
+
+    Never raises: an entry the cache could not drop expires after CONFIG_CACHE_SECONDS.
+    """
+    _drop(keys)
+    transaction.on_commit(lambda: _drop(keys))
 
 
 def connect_signals() -> None:

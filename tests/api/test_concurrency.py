@@ -3,9 +3,14 @@
 Run with DATABASE_URL=postgres://... ; SQLite serialises writers and cannot show them.
 """
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connections
 
+from loyalty.api import idempotency, views
 from loyalty.models import IdempotencyRecord, Member, PointsEntry, Purchase, Refund
 from loyalty.services import purchases
 from loyalty.services.audit import audit_ledger
@@ -124,3 +129,68 @@ def test_the_same_person_enrolled_by_twenty_clients_is_one_member(api_key, scale
     assert all(body["error"]["code"] == "member_exists" for body in refused), refused
     assert {body["error"]["fields"]["member_id"] for body in refused} <= {created[0]["id"]}
     assert Member.objects.filter(email="race@example.com").count() == 1
+
+
+def _held_first_purchase(monkeypatch):
+    """The first purchase request stops after its work (uncommitted) until released."""
+    recorded, release = threading.Event(), threading.Event()
+    real = purchases.record_purchase
+
+    def record_then_hold(**kwargs):
+        result = real(**kwargs)
+        if not recorded.is_set():
+            recorded.set()
+            assert release.wait(timeout=30)
+        return result
+
+    monkeypatch.setattr(views.purchases, "record_purchase", record_then_hold)
+    return recorded, release
+
+
+def _send(secret, payload, key):
+    try:
+        response = key_client(secret, raise_request_exception=False).post(
+            "/api/v1/purchases/", payload, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        return (response.status_code, response.json(),
+                response.headers.get("Idempotent-Replayed"))
+    finally:
+        connections.close_all()
+
+
+def test_a_retry_while_the_first_is_running_waits_and_gets_its_answer(api_key, member,
+                                                                     monkeypatch):
+    _, secret = api_key()
+    payload = {"order_id": "W-HELD", "amount": "20.00", "member_id": member.pk}
+    recorded, release = _held_first_purchase(monkeypatch)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(_send, secret, payload, "held")
+        assert recorded.wait(timeout=30)
+        retry = pool.submit(_send, secret, payload, "held")
+        time.sleep(0.5)
+        assert not retry.done()  # waiting on the first's uncommitted claim, not answered 409
+        release.set()
+        first, retry = first.result(timeout=30), retry.result(timeout=30)
+    assert first[0] == 201 and first[2] is None
+    assert (retry[0], retry[1], retry[2]) == (201, first[1], "true")
+    assert Purchase.objects.count() == 1
+    assert IdempotencyRecord.objects.get().status_code == 201
+    assert_ledger_clean()
+
+
+def test_a_retry_while_the_first_runs_too_long_is_in_progress_then_replayed(api_key, member,
+                                                                           monkeypatch):
+    monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.3)
+    _, secret = api_key()
+    payload = {"order_id": "W-SLOW", "amount": "20.00", "member_id": member.pk}
+    recorded, release = _held_first_purchase(monkeypatch)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(_send, secret, payload, "slow")
+        assert recorded.wait(timeout=30)
+        status, body, _ = pool.submit(_send, secret, payload, "slow").result(timeout=30)
+        assert status == 409 and body["error"]["code"] == "idempotency_in_progress"
+        release.set()
+        first = first.result(timeout=30)
+    assert first[0] == 201
+    assert _send(secret, payload, "slow") == (201, first[1], "true")
+    assert Purchase.objects.count() == 1
+    assert_ledger_clean()

@@ -161,3 +161,65 @@ def test_natural_keys_give_the_same_answer_with_or_without_the_header(client_web
     assert with_key.json() == without.json() == other_key.json()
     assert with_key.status_code == without.status_code == other_key.status_code == 201
     assert Purchase.objects.count() == 1
+
+
+# --- the response is stored with the work ----------------------------------------------------
+
+
+def test_the_response_is_stored_in_the_same_transaction_as_the_purchase(client_web, member,
+                                                                       monkeypatch):
+    """The process dies as it stores the response (after the purchase's own work): nothing of
+    the purchase is kept either, so the retry runs it, once, instead of answering
+    idempotency_in_progress for minutes over a purchase that was in fact committed."""
+    class Killed(BaseException):
+        """Not an Exception: a worker killed mid-request, nothing answers it."""
+
+    real_save = IdempotencyRecord.save
+
+    def dies_storing_the_response(record, *args, **kwargs):
+        if kwargs.get("update_fields"):
+            raise Killed
+        return real_save(record, *args, **kwargs)
+
+    payload = {"order_id": "W-1", "amount": "10.00", "member_id": member.pk}
+    with monkeypatch.context() as patched:
+        patched.setattr(IdempotencyRecord, "save", dies_storing_the_response)
+        with pytest.raises(Killed):
+            post(client_web, PURCHASES, payload, key="k-1")
+    assert not Purchase.objects.exists() and not IdempotencyRecord.objects.exists()
+    again = post(client_web, PURCHASES, payload, key="k-1")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    replay = post(client_web, PURCHASES, payload, key="k-1")
+    assert replay.json() == again.json() and replay["Idempotent-Replayed"] == "true"
+    assert Purchase.objects.count() == 1
+    assert PointsEntry.objects.filter(kind="earn").count() == 1
+
+
+def test_a_committed_purchase_is_replayed_at_once_on_its_retry(client_web, member):
+    """The response was lost on the way back: the very next retry gets it, no 409."""
+    payload = {"order_id": "W-1", "amount": "10.00", "member_id": member.pk}
+    first = post(client_web, PURCHASES, payload, key="k-1")
+    record = IdempotencyRecord.objects.get()
+    assert (record.status_code, record.response_body["id"]) == (201, first.json()["id"])
+    again = post(client_web, PURCHASES, payload, key="k-1")
+    assert (again.status_code, again.json()) == (201, first.json())
+
+
+def test_a_claim_left_by_an_older_release_is_waited_for_then_in_progress(client_web, member,
+                                                                        monkeypatch):
+    """Records committed without a response only come from before this release: such a
+    claim, younger than ABANDONED_AFTER, is still answered idempotency_in_progress."""
+    from loyalty.api import idempotency
+
+    monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.2)
+    payload = {"order_id": "W-1", "amount": "10.00", "member_id": member.pk}
+    IdempotencyRecord.objects.create(
+        owner=f"key:{client_web.api_key.prefix}", key="k-1",
+        request_hash=idempotency.request_hash(type("R", (), {
+            "data": payload, "method": "POST", "path": PURCHASES})()),
+        expires_at=timezone.now() + timedelta(hours=1))
+    assert_error(post(client_web, PURCHASES, payload, key="k-1"), 409,
+                 "idempotency_in_progress")
+    with time_machine.travel(timezone.now() + idempotency.ABANDONED_AFTER
+                             + timedelta(seconds=1)):
+        assert post(client_web, PURCHASES, payload, key="k-1").status_code == 201
