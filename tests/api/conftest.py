@@ -22,6 +22,7 @@ from tests.factories import (
     make_member,
     programme,
 )
+from tests.faults.harness import private_redis  # noqa: F401 - a fixture (Redis outages)
 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")

@@ -1,7 +1,8 @@
 """Redis stops in the middle of a stream of purchases, then comes back: nothing fails.
 
-A private redis-server (its own port and directory, no persistence) is the cache and the
-Celery broker for this test; the machine's Redis is never touched. Purchases through the API
+A private redis-server (tests/faults/harness.py: its own port and directory, no
+persistence) is the cache and the Celery broker for this test; the machine's Redis is
+never touched. Purchases through the API
 (with Idempotency-Key, webhooks subscribed so every purchase publishes a task), member
 reads, the portal, a login and the till go on while it is stopped; every answer must be
 2xx (or the till's and login's own redirects), each purchase recorded once and the ledger
@@ -11,15 +12,11 @@ sound.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import time
 from contextlib import contextmanager
 from io import StringIO
 
 import pytest
-import redis
 from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -35,56 +32,6 @@ from tests.portal.conftest import member_with_login
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, which it may stop and start at will."""
-
-    def __init__(self, directory):
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = None
-
-    def start(self):
-        binary = shutil.which("redis-server")
-        assert binary, "the fault tests need redis-server (Debian: apt-get install redis-server)"
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed local command
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "the private redis-server did not start"
-                time.sleep(0.05)
-
-    def stop(self):
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def keys(self) -> int:
-        return redis.Redis.from_url(self.url, socket_connect_timeout=0.5).dbsize()
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from loyalty.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import StoreFactory
-from tests.faults.conftest import Worker, app_env, beat_tick, run_python, wait_until
+from tests.faults.harness import Worker, app_env, beat_tick, run_python, wait_until
 from tests.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
