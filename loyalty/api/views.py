@@ -111,9 +111,10 @@ class MemberDetailView(ApiView):
     @extend_schema(operation_id="members_retrieve",
                    responses={200: s.MemberSerializer, **errors(404)})
     def get(self, request, member_id: int):
-        member = self.member_or_404(member_id)
-        payload = selectors.member_payloads([member], store=self.caller.store,
-                                            insight=self.sees_insight)[0]
+        payload = selectors.member_payload(member_id, store=self.caller.store,
+                                           insight=self.sees_insight)
+        if payload is None:
+            raise NotFound(fields={"member_id": member_id})
         return Response(s.represent(s.MemberSerializer, payload))
 
 

@@ -39,7 +39,9 @@ def test_a_member_costs_at_most_three_queries_besides_the_key(client_web, member
     with django_assert_max_num_queries(KEY_LOOKUP + MEMBER_VIEW) as captured:
         response = client_web.get(url)
     assert response.status_code == 200
-    assert len(captured) == 3  # measured: the member, its expiring points, its external id
+    # Measured: on PostgreSQL one statement (selectors.member_payload); elsewhere the member,
+    # its expiring points, its external id.
+    assert len(captured) == (1 if connection.vendor == "postgresql" else 3)
 
 
 def test_a_member_query_count_does_not_grow_with_history(client_web, member, web):
