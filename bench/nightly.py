@@ -39,6 +39,7 @@ small size to the large. There are no pass/fail thresholds: the figures are for 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -83,7 +84,8 @@ def parse_args(argv=None):
     parser.add_argument("--per-member", type=float, default=10.0,
                         help="purchases a member on average (default 10, at least 2)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"a smoke test: {QUICK_MEMBERS // 10:,} then {QUICK_MEMBERS:,} members")
+                        help=f"a smoke test: {QUICK_MEMBERS // 10:,} then {QUICK_MEMBERS:,} "
+                             "members")
     parser.add_argument("--repeats", type=int, default=2,
                         help="runs of each bare statement; the fastest counts (default 2)")
     parser.add_argument("--seed", type=float, default=0.1111,
@@ -286,8 +288,8 @@ def build(*, members: int, purchases: int, seed: float, now: datetime, setup: di
     vacuum(TABLES)
     timings["vacuum_analyze"] = time.perf_counter() - t
     counts = {table: sql_value(f"SELECT count(*) FROM {table}") for table in TABLES}  # noqa: S608
-    sizes = sql_value("SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(%(t)s::text[]) t",
-                      {"t": list(TABLES)})
+    sizes = sql_value("SELECT sum(pg_total_relation_size(t::regclass)) "
+                      "FROM unnest(%(t)s::text[]) t", {"t": list(TABLES)})
     return {"seconds": round(time.perf_counter() - start, 1),
             "steps": {k: round(v, 1) for k, v in timings.items()},
             "members": counts["loyalty_member"], "purchases": counts["loyalty_purchase"],
@@ -446,10 +448,8 @@ def check_ledger() -> dict:
     from django.core.management import call_command
 
     out, err = io.StringIO(), io.StringIO()
-    try:
+    with contextlib.suppress(SystemExit):  # the summary says whether it is clean
         call_command("check_ledger", stdout=out, stderr=err)
-    except SystemExit:
-        pass
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
     if not summary["ok"]:
         raise SystemExit(f"bench: check_ledger is not clean: {err.getvalue()[:2000]}")
@@ -513,7 +513,8 @@ def measure_size(*, members: int, args, now: datetime, setup: dict) -> dict:
     say(f"\n== {members:,} members, {purchases:,} purchases ==")
     load_before = os.getloadavg()[0]
     built = build(members=members, purchases=purchases, seed=args.seed, now=now, setup=setup)
-    say(f"  built in {built['seconds']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in built['steps'].items())}): "
+    steps = ", ".join(f"{k} {v:.0f} s" for k, v in built["steps"].items())
+    say(f"  built in {built['seconds']:.0f} s ({steps}): "
         f"{built['members']:,} members, {built['purchases']:,} purchases, "
         f"{built['entries']:,} entries, {built['lots']:,} lots; {built['database_mb']:,} MB")
     at = now + timedelta(days=1)

@@ -247,20 +247,29 @@ def reevaluate_tiers_of(*, member_ids: Sequence[int], now: datetime | None = Non
     programme = current_programme()
     tiers = all_tiers()
     by_id = {tier.pk: tier for tier in tiers}
-    changed = 0
     with transaction.atomic():
         members = list(Member.objects.select_for_update()
                        .filter(pk__in=ids, status=Member.Status.ACTIVE).order_by("pk"))
         values = _qualifying_values(member_ids=[m.pk for m in members], now=now,
                                     programme=programme)
+        changes, changed = [], []
         for member in members:
             value = values.get(member.pk, Decimal(0))
             target = tier_for(value, tiers)
             if (target.pk if target else None) == member.tier_id:
                 continue
-            if member.tier_id in by_id:
-                Member.tier.field.set_cached_value(member, by_id[member.tier_id])
-            _change(member, to=target, reason=TierChange.Reason.REEVALUATION, value=value,
-                    now=now)
-            changed += 1
-    return changed
+            changes.append(TierChange(member=member, from_tier=by_id.get(member.tier_id),
+                                      to_tier=target, reason=TierChange.Reason.REEVALUATION,
+                                      qualifying_value=value, at=now))
+            changed.append(member)
+        # The same rows as `_change` for each member, written for the chunk at once.
+        TierChange.objects.bulk_create(changes)
+        for change, member in zip(changes, changed, strict=True):
+            webhooks.emit_tier_changed(change=change, member=member)
+        moves: dict[int | None, list[int]] = {}
+        for change in changes:
+            moves.setdefault(change.to_tier_id, []).append(change.member_id)
+        for tier_id, member_ids_to in moves.items():
+            Member.objects.filter(pk__in=member_ids_to).update(tier_id=tier_id,
+                                                                updated_at=timezone.now())
+    return len(changes)

@@ -21,8 +21,8 @@ from loyalty.models import (
     PointsLot,
     TierChange,
     WebhookDelivery,
-    WebhookEvent,
     WebhookEndpoint,
+    WebhookEvent,
 )
 from loyalty.services import ledger, tiers
 from loyalty.services.audit import audit_ledger
