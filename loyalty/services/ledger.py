@@ -374,28 +374,31 @@ def _due_changes_member_by_member(ids: list[int], *, now: datetime) -> int:
 
 # The set-based form of apply_due_changes, for a chunk of members (PostgreSQL). Each
 # statement works on the locked members' lots, in the order the ORM path uses
-# (expires_at, id), so that the entries, lots and balances are the same rows.
+# (expires_at, id), so that the entries, lots and balances are the same rows. Every
+# table is reached through the chunk's ids (indexes), never joined whole.
 _LOCK = """
-SELECT id FROM loyalty_member WHERE id = ANY(%(ids)s) AND status = %(active)s
+SELECT id FROM loyalty_member WHERE id = ANY(%(ids)s::bigint[]) AND status = %(active)s
 ORDER BY id FOR UPDATE
 """
 
-# Pending lots whose return window has passed become spendable.
+# Pending lots whose return window has passed become spendable. Returns the members
+# who owed points before (a refund of spent points): the release pays that off.
 _RELEASE = """
 WITH released AS (
     UPDATE loyalty_pointslot SET released = true
-    WHERE member_id = ANY(%(ids)s) AND NOT released AND available_at <= %(now)s
+    WHERE member_id = ANY(%(ids)s::bigint[]) AND NOT released AND available_at <= %(now)s
     RETURNING member_id, remaining
 )
 UPDATE loyalty_member m
 SET pending = m.pending - r.points, balance = m.balance + r.points, updated_at = %(at)s
 FROM (SELECT member_id, sum(remaining) AS points FROM released GROUP BY member_id) r
-WHERE m.id = r.member_id
-RETURNING m.id
+WHERE m.id = r.member_id AND m.id = ANY(%(ids)s::bigint[])
+RETURNING m.id, m.balance - r.points < 0
 """
 
-# _settle_debt for the members who had a release: spendable lots above max(balance, 0)
-# are taken first-expiring-first.
+# _settle_debt for those members: spendable lots above max(balance, 0) are taken
+# first-expiring-first. (The lots of a member who owed nothing already add up to the
+# balance: the release adds as much to both, so there is nothing to settle.)
 _SETTLE_DEBTS = """
 WITH spendable AS (
     SELECT l.id, l.remaining,
@@ -403,46 +406,46 @@ WITH spendable AS (
            sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_at, l.id
                                   ROWS UNBOUNDED PRECEDING) - l.remaining AS before
     FROM loyalty_pointslot l JOIN loyalty_member m ON m.id = l.member_id
-    WHERE l.member_id = ANY(%(released)s) AND l.released AND l.remaining > 0
+    WHERE l.member_id = ANY(%(debtors)s::bigint[]) AND m.id = ANY(%(debtors)s::bigint[])
+          AND l.released AND l.remaining > 0
 )
 UPDATE loyalty_pointslot l
 SET remaining = l.remaining - s.take, spent = l.spent + s.take
 FROM (SELECT id, least(remaining, excess - before) AS take FROM spendable
       WHERE excess > before) s
-WHERE l.id = s.id
+WHERE l.id = s.id AND l.member_id = ANY(%(debtors)s::bigint[])
 """
 
-_DUE = """
-SELECT l.id, l.member_id, l.remaining, l.earned_at, l.expires_at,
-       sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_at, l.id
-                              ROWS UNBOUNDED PRECEDING) AS cumulated
-FROM loyalty_pointslot l
-WHERE l.member_id = ANY(%(ids)s) AND l.released AND l.remaining > 0
-      AND l.expires_at <= %(now)s
+_EXPIRING = """
+WHERE member_id = ANY(%(ids)s::bigint[]) AND released AND remaining > 0
+      AND expires_at <= %(now)s
 """
 
 # One expiry entry per lot, each with the running total after it.
-_EXPIRY_ENTRIES = "WITH due AS (" + _DUE + """)
+_EXPIRY_ENTRIES = """
 INSERT INTO loyalty_pointsentry (member_id, kind, points, balance_after, lifetime_delta,
                                  reason, reference, store_id, created_by_id, created_at)
 SELECT d.member_id, %(kind)s, -d.remaining, m.balance + m.pending - d.cumulated, 0,
        'Points earned on ' || to_char(d.earned_at AT TIME ZONE %(tz)s, 'YYYY-MM-DD')
            || ' expired',
        'lot:' || d.id, NULL, NULL, %(now)s
-FROM due d JOIN loyalty_member m ON m.id = d.member_id
+FROM (SELECT id, member_id, remaining, earned_at, expires_at,
+             sum(remaining) OVER (PARTITION BY member_id ORDER BY expires_at, id
+                                  ROWS UNBOUNDED PRECEDING) AS cumulated
+      FROM loyalty_pointslot """ + _EXPIRING + """) d
+JOIN loyalty_member m ON m.id = d.member_id AND m.id = ANY(%(ids)s::bigint[])
 ORDER BY d.member_id, d.expires_at, d.id
-"""
+"""  # noqa: S608 - constant SQL; the values are parameters
 
-# Then the lots lose what expired, and the balances with them.
-_EXPIRE_LOTS = "WITH due AS (" + _DUE + """),
-expired AS (
-    UPDATE loyalty_pointslot l SET expired = l.expired + d.remaining, remaining = 0
-    FROM due d WHERE l.id = d.id
-    RETURNING d.member_id, d.remaining
-)
-UPDATE loyalty_member m SET balance = m.balance - e.points, updated_at = %(at)s
-FROM (SELECT member_id, sum(remaining) AS points FROM expired GROUP BY member_id) e
-WHERE m.id = e.member_id
+# Then the lots lose what expired, and the balances with them (both parts of the
+# statement see the lots as they were before it).
+_EXPIRE_LOTS = """
+WITH due AS (SELECT member_id, sum(remaining) AS points FROM loyalty_pointslot
+             """ + _EXPIRING + """ GROUP BY member_id),
+expired AS (UPDATE loyalty_pointslot SET expired = expired + remaining, remaining = 0
+            """ + _EXPIRING + """)
+UPDATE loyalty_member m SET balance = m.balance - d.points, updated_at = %(at)s
+FROM due d WHERE m.id = d.member_id AND m.id = ANY(%(ids)s::bigint[])
 """  # noqa: S608 - constant SQL; the values are parameters
 
 
@@ -462,8 +465,9 @@ def _due_changes_set_based(ids: list[int], *, now: datetime) -> int:
     if not params["ids"]:
         return 0
     released, _count = _run(_RELEASE, params)
-    if released:
-        _run(_SETTLE_DEBTS, {**params, "released": [row[0] for row in released]})
+    debtors = [member_id for member_id, owed in released if owed]
+    if debtors:
+        _run(_SETTLE_DEBTS, {**params, "debtors": debtors})
     _rows, written = _run(_EXPIRY_ENTRIES, params)
     if written:
         _run(_EXPIRE_LOTS, params)
