@@ -93,6 +93,9 @@ def parse_args(argv=None):
     parser.add_argument("--database-url", default=None,
                         help="PostgreSQL server to create the throwaway database on (default: "
                              "DATABASE_URL's server, else " + DEFAULT_SERVER + ")")
+    parser.add_argument("--database-name", default=None,
+                        help="name of the throwaway database (default: loyalty_bench_<pid>_<time>;"
+                             " it must not exist)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the throwaway database (largest size) and print where it is")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
@@ -625,7 +628,7 @@ def main(argv=None) -> int:
     os.environ["DATABASE_URL"] = server
     started = time.perf_counter()
     commit = git_commit()
-    with ThrowawayDatabase(keep=args.keep) as database:
+    with ThrowawayDatabase(keep=args.keep, name=args.database_name) as database:
         if database.pg is None:
             raise SystemExit("bench: the nightly jobs benchmark needs PostgreSQL")
         say(f"Nightly jobs benchmark: {', '.join(f'{n:,}' for n in args.sizes)} members, "
