@@ -19,6 +19,9 @@ goes through the services, as in production:
 
 Results are printed as a table and saved as JSON in bench/results/.
 There are no pass/fail thresholds: the figures are for reading.
+
+The nightly jobs at a million members (release/expiry, tiers, check_ledger, each
+against a bare statement) are bench/nightly.py, which `make bench` runs next.
 """
 
 from __future__ import annotations
