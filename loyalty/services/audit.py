@@ -6,9 +6,20 @@ Used by `manage.py check_ledger` and by the tests after every step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum, Window
+from django.db.models import (
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Window,
+)
 from django.db.models.functions import Coalesce
 
 from loyalty.models import Member, PointsEntry, PointsLot, Purchase, Refund
@@ -129,11 +140,17 @@ def audit_ledger(*, limit: int = 100) -> LedgerReport:
         add(f"purchase {pk}: points or refunds inconsistent")
     refunds = (Refund.objects.filter(purchase=OuterRef("pk")).order_by()
                .values("purchase").annotate(total=Sum("amount")).values("total"))
-    for pk, amount, total in (Purchase.objects.filter(refunded_amount__gt=0)
-                              .annotate(refunds_total=Subquery(refunds))
-                              .filter(Q(refunds_total__isnull=True)
-                                      | ~Q(refunds_total=F("refunded_amount")))
-                              .order_by()
-                              .values_list("pk", "refunded_amount", "refunds_total")[:limit]):
+    # Amounts are cents: SQLite sums them as floating point (1.26 + 2.52 is not 3.78
+    # there), so the database compares to half a cent and the report shows the cents.
+    half_cent = Decimal("0.005")
+    for pk, amount, total in (
+            Purchase.objects.filter(refunded_amount__gt=0)
+            .annotate(refunds_total=Subquery(refunds, output_field=DecimalField()))
+            .annotate(gap=ExpressionWrapper(F("refunds_total") - F("refunded_amount"),
+                                            output_field=DecimalField()))
+            .filter(Q(refunds_total__isnull=True) | Q(gap__gt=half_cent)
+                    | Q(gap__lt=-half_cent))
+            .order_by().values_list("pk", "refunded_amount", "refunds_total")[:limit]):
+        total = None if total is None else Decimal(total).quantize(Decimal("0.01"))
         add(f"purchase {pk}: refunded {amount} != refunds {total}")
     return report

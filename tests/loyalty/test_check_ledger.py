@@ -90,3 +90,15 @@ def test_the_audit_costs_the_same_queries_whatever_the_members(
     with django_assert_max_num_queries(len(few)):
         report = audit_ledger()
     assert report.ok and report.members == 31 and report.outstanding_points == 155
+
+
+def test_partial_refunds_that_add_up_to_the_cent_are_sound(store, scale, member, capsys):
+    """SQLite sums amounts as floating point (1.26 + 2.52 != 3.78 there)."""
+    purchase = record_purchase(store=store, order_id="1", amount="5.03", member=member).obj
+    record_refund(purchase=purchase, refund_id="R1", amount="1.26")
+    record_refund(purchase=purchase, refund_id="R2", amount="2.52")
+    status, summary, err = run(capsys)
+    assert (status, summary["ok"], err) == (0, True, "")
+    Purchase.objects.filter(pk=purchase.pk).update(refunded_amount="3.77")
+    status, _summary, err = run(capsys)
+    assert status == 1 and "refunded 3.77 != refunds 3.78" in err
