@@ -25,6 +25,7 @@ PYTEST_WORKERS ?= 0
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 BENCH_INSIGHT_ARGS ?=
+BENCH_NIGHTLY_ARGS ?=
 BENCH_API_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -36,7 +37,8 @@ ifeq ($(strip $(REDIS_URL)),)
 unexport REDIS_URL
 endif
 
-.PHONY: help install run test worker beat lint bench bench-insight bench-api schemathesis \
+.PHONY: help install run test worker beat lint bench bench-insight bench-nightly bench-api \
+	schemathesis \
 	messages compilemessages chromium clean distclean
 
 help:
@@ -44,8 +46,10 @@ help:
 	@echo "make test     install and run the whole test suite"
 	@echo "make worker   a Celery worker          make beat   the Celery beat scheduler"
 	@echo "make lint     ruff"
-	@echo "make bench    the scale benchmark (bench/scale.py), the insight run on 1M members and"
-	@echo "              10M purchases (bench/insight.py, PostgreSQL; alone: make bench-insight),"
+	@echo "make bench    the scale benchmark (bench/scale.py), the nightly points and tier jobs on"
+	@echo "              1M members (bench/nightly.py, PostgreSQL; alone: make bench-nightly), the"
+	@echo "              insight run on 1M members and 10M purchases (bench/insight.py,"
+	@echo "              PostgreSQL; alone: make bench-insight),"
 	@echo "              then the API benchmark (bench/api.py: gunicorn on PostgreSQL, loaded with"
 	@echo "              wrk; alone: make bench-api)"
 	@echo "make schemathesis  fuzz the served API against its OpenAPI schema (.ci/schemathesis.sh)"
@@ -137,16 +141,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # The scale benchmark on a throwaway database (SQLite, or a new database on the PostgreSQL
-# server DATABASE_URL names); the nightly insight run against a bare NTILE statement, on
-# 100k then 1M members built in a throwaway PostgreSQL database (on DATABASE_URL's server,
-# else 127.0.0.1:5432; BENCH_INSIGHT_ARGS="--quick" for a smoke test); then the API
-# benchmark: gunicorn on a throwaway PostgreSQL database (same server), loaded by wrk
-# (installed with apt-get if missing). BENCH_ARGS go to the first, BENCH_INSIGHT_ARGS to the
-# second, BENCH_API_ARGS to the third.
+# server DATABASE_URL names); the nightly points and tier jobs against bare statements,
+# on 100k then 1M members built in a throwaway PostgreSQL database (on DATABASE_URL's
+# server, else 127.0.0.1:5432; BENCH_NIGHTLY_ARGS="--quick" for a smoke test); the
+# nightly insight run against a bare NTILE statement, on 100k then 1M members built the
+# same way (BENCH_INSIGHT_ARGS="--quick" for a smoke test); then the API benchmark:
+# gunicorn on a throwaway PostgreSQL database (same server), loaded by wrk (installed with
+# apt-get if missing). BENCH_ARGS go to the first, BENCH_NIGHTLY_ARGS to the second,
+# BENCH_INSIGHT_ARGS to the third, BENCH_API_ARGS to the fourth.
 bench: $(STAMP)
 	DJANGO_SETTINGS_MODULE=loyalty.settings $(BIN)/python bench/scale.py $(BENCH_ARGS)
+	DJANGO_SETTINGS_MODULE=loyalty.settings $(BIN)/python bench/nightly.py $(BENCH_NIGHTLY_ARGS)
 	$(BIN)/python bench/insight.py $(BENCH_INSIGHT_ARGS)
 	$(BIN)/python bench/api.py $(BENCH_API_ARGS)
+
+bench-nightly: $(STAMP)
+	DJANGO_SETTINGS_MODULE=loyalty.settings $(BIN)/python bench/nightly.py $(BENCH_NIGHTLY_ARGS)
 
 bench-insight: $(STAMP)
 	$(BIN)/python bench/insight.py $(BENCH_INSIGHT_ARGS)

@@ -19,6 +19,9 @@ goes through the services, as in production:
 
 Results are printed as a table and saved as JSON in bench/results/.
 There are no pass/fail thresholds: the figures are for reading.
+
+The nightly jobs at a million members (release/expiry, tiers, check_ledger, each
+against a bare statement) are bench/nightly.py, which `make bench` runs next.
 """
 
 from __future__ import annotations
@@ -70,8 +73,9 @@ def parse_args(argv=None):
 class ThrowawayDatabase:
     """Points DATABASE_URL at a new, empty database before Django reads its settings."""
 
-    def __init__(self, keep: bool = False):
+    def __init__(self, keep: bool = False, name: str | None = None):
         self.keep = keep
+        self.name = name
         self.given = os.environ.get("DATABASE_URL", "").strip()
         self.tmpdir = None
         self.pg = None  # (connection kwargs for the server, name of the new database)
@@ -84,7 +88,7 @@ class ThrowawayDatabase:
                 raise SystemExit(f"bench: DATABASE_URL must be PostgreSQL, not {parts.scheme}")
             import psycopg
 
-            name = f"loyalty_bench_{os.getpid()}_{int(time.time())}"
+            name = self.name or f"loyalty_bench_{os.getpid()}_{int(time.time())}"
             server = {"host": parts.hostname or None, "port": parts.port or None,
                       "user": parts.username or None, "password": parts.password or None,
                       "dbname": "postgres"}

@@ -1,58 +1,58 @@
 """Celery tasks: thin, idempotent, retry-safe. Each one looks its work up again and
 calls a service; running one twice changes nothing the second time."""
 
+from collections.abc import Iterable
+
 from celery import shared_task
 from django.db import DatabaseError
-from django.db.models import Q
 
-from loyalty.models import Member
 from loyalty.services import ledger, tiers
 
-CHUNK = 500
+CHUNK = 1000
 RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "retry_backoff_max": 600,
          "max_retries": 5, "acks_late": True}
 
 
 @shared_task(**RETRY)
 def update_members_points(member_ids: list[int]) -> int:
-    """Release due pending points and expire due points for these members."""
-    for member_id in member_ids:
-        ledger.bring_member_up_to_date(member_id=member_id)
+    """Release due pending points and expire due points for these members (one transaction:
+    a worker killed mid-chunk leaves it whole, and the redelivered chunk redoes it)."""
+    ledger.bring_members_up_to_date(member_ids=member_ids)
     return len(member_ids)
 
 
-def _fan_out(task, ids) -> int:
-    ids = list(ids)
-    for start in range(0, len(ids), CHUNK):
-        task.delay(ids[start:start + CHUNK])
-    return len(ids)
+def _fan_out(task, chunks: Iterable[list[int]]) -> int:
+    """One task per chunk, as the chunks stream in: no list of every id is built."""
+    count = 0
+    for chunk in chunks:
+        task.delay(chunk)
+        count += len(chunk)
+    return count
 
 
 @shared_task(acks_late=True)
 def release_pending_points() -> int:
     """Find members with points due for release or expiry; work in chunks."""
-    return _fan_out(update_members_points, sorted(set(ledger.members_with_due_points())))
+    return _fan_out(update_members_points, ledger.due_member_chunks(size=CHUNK))
 
 
 @shared_task(acks_late=True)
 def expire_points() -> int:
-    return _fan_out(update_members_points, sorted(set(ledger.members_with_due_points())))
+    return _fan_out(update_members_points, ledger.due_member_chunks(size=CHUNK))
 
 
 @shared_task(**RETRY)
 def reevaluate_member_tiers(member_ids: list[int]) -> int:
-    for member_id in member_ids:
-        tiers.reevaluate_tier(member_id=member_id)
-    return len(member_ids)
+    """Re-evaluate these members' tiers (one transaction); returns how many changed."""
+    return tiers.reevaluate_tiers_of(member_ids=member_ids)
 
 
 @shared_task(acks_late=True)
 def reevaluate_tiers() -> int:
-    """Re-evaluate every member with a tier or recent points (demotions happen here)."""
-    ids = (Member.objects.filter(status=Member.Status.ACTIVE)
-           .filter(Q(tier__isnull=False) | Q(lots__isnull=False))
-           .values_list("pk", flat=True).distinct().order_by("pk"))
-    return _fan_out(reevaluate_member_tiers, ids.iterator(chunk_size=5000))
+    """Re-evaluate the tiers (demotions happen here): only the members whose tier the
+    window no longer supports are found (set-based) and sent to workers, in chunks.
+    Returns how many were sent."""
+    return _fan_out(reevaluate_member_tiers, tiers.members_whose_tier_changes(size=CHUNK))
 
 
 # --- Insight -------------------------------------------------------------------------------

@@ -42,7 +42,12 @@ class PointsEntry(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("points entry")
         verbose_name_plural = _("points ledger")
-        indexes = [models.Index(fields=["member", "-id"], name="entry_member_recent")]
+        indexes = [
+            models.Index(fields=["member", "-id"], name="entry_member_recent"),
+            # A member's history, newest first (the transactions API and pages): the
+            # first page reads its rows from the index, not the member's whole history.
+            models.Index(fields=["member", "-created_at", "-id"], name="entry_member_history"),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.points:+d} ({self.member_id})"

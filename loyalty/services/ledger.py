@@ -13,10 +13,11 @@ complete services (one transaction each).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from loyalty.models import Member, PointsEntry, PointsLot
@@ -317,9 +318,157 @@ def bring_member_up_to_date(*, member_id: int, now: datetime | None = None) -> l
 
 
 def members_with_due_points(*, now: datetime | None = None):
-    """Ids of members who have pending points to release or points to expire."""
+    """Ids of members who have pending points to release or points to expire.
+
+    Two scans of partial indexes (lot_pending_release, lot_open_expiry) whose union
+    removes the duplicates: it reads the due lots only, never a join over all of them.
+    """
     now = now or timezone.now()
     pending = PointsLot.objects.filter(released=False, available_at__lte=now)
     expiring = PointsLot.objects.filter(released=True, remaining__gt=0, expires_at__lte=now)
     return (pending.order_by().values_list("member_id", flat=True)
             .union(expiring.order_by().values_list("member_id", flat=True)))
+
+
+def due_member_chunks(*, now: datetime | None = None, size: int = 1000) -> Iterator[list[int]]:
+    """The ids of `members_with_due_points`, in order, `size` at a time.
+
+    Streamed (a server-side cursor on PostgreSQL): memory holds one chunk, however
+    many members are due.
+    """
+    ids = members_with_due_points(now=now).order_by("member_id")
+    chunk: list[int] = []
+    for member_id in ids.iterator(chunk_size=size):
+        chunk.append(member_id)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def bring_members_up_to_date(*, member_ids: Sequence[int], now: datetime | None = None) -> int:
+    """Release and expire what is due for these members: all of them or none (one transaction).
+
+    What `apply_due_changes` does member by member, the same rows: on PostgreSQL a
+    few set-based statements for the whole chunk, the members locked first (in id
+    order, as `lock_member` would); elsewhere member by member through the ORM.
+    Members who are not active are skipped (they hold no lots). Idempotent: run
+    again, it finds nothing due and writes nothing. Returns the expiry entries written.
+    """
+    now = now or timezone.now()
+    ids = sorted({int(member_id) for member_id in member_ids})
+    if not ids:
+        return 0
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            return _due_changes_set_based(ids, now=now)
+        return _due_changes_member_by_member(ids, now=now)
+
+
+def _due_changes_member_by_member(ids: list[int], *, now: datetime) -> int:
+    members = (Member.objects.select_for_update()
+               .filter(pk__in=ids, status=Member.Status.ACTIVE).order_by("pk"))
+    return sum(len(apply_due_changes(member, now=now)) for member in members)
+
+
+# The set-based form of apply_due_changes, for a chunk of members (PostgreSQL). Each
+# statement works on the locked members' lots, in the order the ORM path uses
+# (expires_at, id), so that the entries, lots and balances are the same rows. Every
+# table is reached through the chunk's ids (indexes), never joined whole.
+_LOCK = """
+SELECT id FROM loyalty_member WHERE id = ANY(%(ids)s::bigint[]) AND status = %(active)s
+ORDER BY id FOR UPDATE
+"""
+
+# Pending lots whose return window has passed become spendable. Returns the members
+# who owed points before (a refund of spent points): the release pays that off.
+_RELEASE = """
+WITH released AS (
+    UPDATE loyalty_pointslot SET released = true
+    WHERE member_id = ANY(%(ids)s::bigint[]) AND NOT released AND available_at <= %(now)s
+    RETURNING member_id, remaining
+)
+UPDATE loyalty_member m
+SET pending = m.pending - r.points, balance = m.balance + r.points, updated_at = %(at)s
+FROM (SELECT member_id, sum(remaining) AS points FROM released GROUP BY member_id) r
+WHERE m.id = r.member_id AND m.id = ANY(%(ids)s::bigint[])
+RETURNING m.id, m.balance - r.points < 0
+"""
+
+# _settle_debt for those members: spendable lots above max(balance, 0) are taken
+# first-expiring-first. (The lots of a member who owed nothing already add up to the
+# balance: the release adds as much to both, so there is nothing to settle.)
+_SETTLE_DEBTS = """
+WITH spendable AS (
+    SELECT l.id, l.remaining,
+           sum(l.remaining) OVER (PARTITION BY l.member_id) - greatest(m.balance, 0) AS excess,
+           sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_at, l.id
+                                  ROWS UNBOUNDED PRECEDING) - l.remaining AS before
+    FROM loyalty_pointslot l JOIN loyalty_member m ON m.id = l.member_id
+    WHERE l.member_id = ANY(%(debtors)s::bigint[]) AND m.id = ANY(%(debtors)s::bigint[])
+          AND l.released AND l.remaining > 0
+)
+UPDATE loyalty_pointslot l
+SET remaining = l.remaining - s.take, spent = l.spent + s.take
+FROM (SELECT id, least(remaining, excess - before) AS take FROM spendable
+      WHERE excess > before) s
+WHERE l.id = s.id AND l.member_id = ANY(%(debtors)s::bigint[])
+"""
+
+_EXPIRING = """
+WHERE member_id = ANY(%(ids)s::bigint[]) AND released AND remaining > 0
+      AND expires_at <= %(now)s
+"""
+
+# One expiry entry per lot, each with the running total after it.
+_EXPIRY_ENTRIES = """
+INSERT INTO loyalty_pointsentry (member_id, kind, points, balance_after, lifetime_delta,
+                                 reason, reference, store_id, created_by_id, created_at)
+SELECT d.member_id, %(kind)s, -d.remaining, m.balance + m.pending - d.cumulated, 0,
+       'Points earned on ' || to_char(d.earned_at AT TIME ZONE %(tz)s, 'YYYY-MM-DD')
+           || ' expired',
+       'lot:' || d.id, NULL, NULL, %(now)s
+FROM (SELECT id, member_id, remaining, earned_at, expires_at,
+             sum(remaining) OVER (PARTITION BY member_id ORDER BY expires_at, id
+                                  ROWS UNBOUNDED PRECEDING) AS cumulated
+      FROM loyalty_pointslot """ + _EXPIRING + """) d
+JOIN loyalty_member m ON m.id = d.member_id AND m.id = ANY(%(ids)s::bigint[])
+ORDER BY d.member_id, d.expires_at, d.id
+"""  # noqa: S608 - constant SQL; the values are parameters
+
+# Then the lots lose what expired, and the balances with them (both parts of the
+# statement see the lots as they were before it).
+_EXPIRE_LOTS = """
+WITH due AS (SELECT member_id, sum(remaining) AS points FROM loyalty_pointslot
+             """ + _EXPIRING + """ GROUP BY member_id),
+expired AS (UPDATE loyalty_pointslot SET expired = expired + remaining, remaining = 0
+            """ + _EXPIRING + """)
+UPDATE loyalty_member m SET balance = m.balance - d.points, updated_at = %(at)s
+FROM due d WHERE m.id = d.member_id AND m.id = ANY(%(ids)s::bigint[])
+"""  # noqa: S608 - constant SQL; the values are parameters
+
+
+def _run(statement: str, params: dict) -> tuple[list[tuple], int]:
+    """Rows (when the statement returns some) and the row count."""
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return (cursor.fetchall() if cursor.description else []), cursor.rowcount
+
+
+def _due_changes_set_based(ids: list[int], *, now: datetime) -> int:
+    _require_transaction()
+    params = {"ids": ids, "active": Member.Status.ACTIVE, "now": now, "at": timezone.now(),
+              "kind": Kind.EXPIRE, "tz": timezone.get_current_timezone_name()}
+    locked, _count = _run(_LOCK, params)
+    params["ids"] = [row[0] for row in locked]
+    if not params["ids"]:
+        return 0
+    released, _count = _run(_RELEASE, params)
+    debtors = [member_id for member_id, owed in released if owed]
+    if debtors:
+        _run(_SETTLE_DEBTS, {**params, "debtors": debtors})
+    _rows, written = _run(_EXPIRY_ENTRIES, params)
+    if written:
+        _run(_EXPIRE_LOTS, params)
+    return written

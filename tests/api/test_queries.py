@@ -6,9 +6,11 @@ key is not in the configuration cache, nothing when it is, plus an UPDATE of
 the budget measured is the steady state: no query for the key.
 """
 
-from django.db import connection
+import pytest
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from loyalty import selectors
 from loyalty.services import purchases
 
 KEY_LOOKUP = 0  # the key comes from the configuration cache once warm
@@ -97,3 +99,18 @@ def test_a_replayed_purchase_costs_a_few_queries(client_web, member):
     assert response["Idempotent-Replayed"] == "true"
     # Measured 2: the key, the stored record. No purchase work at all.
     assert replay <= 3
+
+
+@pytest.mark.postgres
+def test_a_transactions_page_reads_the_member_history_index_in_its_order(member, web):
+    """(member, -created_at, -id): the first page comes from the index, nothing sorted."""
+    for n in range(30):
+        purchases.record_purchase(store=web, order_id=f"A{n}", amount="1.00", member=member)
+    query = selectors.transactions(member=member)[:20]
+    statement, params = query.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a table this small would be read whole
+        cursor.execute("EXPLAIN " + statement, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "entry_member_history" in plan, plan
+    assert "Sort" not in plan, plan
