@@ -228,10 +228,11 @@ ORDER BY p.i
 
 
 def set_up_programme() -> dict:
-    """The programme of the bench: stores and tiers, once per database."""
+    """The programme of the bench: stores and tiers, once per database, and the e-shop's
+    webhook endpoint for the expiring-points reminders (nothing listens: never sent here)."""
     from decimal import Decimal
 
-    from loyalty.models import Programme, Store, Tier
+    from loyalty.models import Programme, Store, Tier, WebhookEndpoint
 
     programme = Programme.load()
     programme.return_window_days = 14
@@ -246,6 +247,8 @@ def set_up_programme() -> dict:
                                  earn_multiplier=Decimal("1.25")).pk,
              Tier.objects.create(code="gold", name="Gold", rank=2, threshold=2000,
                                  earn_multiplier=Decimal("1.50")).pk]
+    WebhookEndpoint.objects.create(store_id=stores[0], url="http://127.0.0.1:9/hooks",
+                                   events=["points.expiring"])
     return {"stores": stores, "tiers": tiers}
 
 
@@ -400,6 +403,33 @@ BARE_DUE = [
 ]
 
 
+# The same reminders as notify_expiring_points, with the least body: one per member and
+# local day with spendable points expiring within 30 days, for the one endpoint.
+BARE_EXPIRING = """
+INSERT INTO loyalty_webhookdelivery (endpoint_id, uuid, event, event_key, body, status,
+                                     attempts, failures, last_error, created_at,
+                                     next_attempt_at)
+SELECT %(endpoint)s, gen_random_uuid(), 'points.expiring',
+       'expiring:' || g.member_id || ':' || g.day,
+       json_build_object('member_id', g.member_id, 'points', g.points,
+                         'expires_at', g.expires_at)::text,
+       'pending', 0, 0, '', %(now)s, %(now)s
+FROM (SELECT l.member_id, (l.expires_at AT TIME ZONE %(tz)s)::date AS day,
+             sum(l.remaining) AS points, min(l.expires_at) AS expires_at
+      FROM loyalty_pointslot l JOIN loyalty_member m ON m.id = l.member_id
+      WHERE l.released AND l.remaining > 0 AND l.expires_at > %(now)s
+        AND l.expires_at <= %(now)s + interval '30 days' AND m.status = 'active'
+      GROUP BY l.member_id, day) g
+"""
+
+# Claiming every due delivery at once: the least the dispatcher's batches can cost.
+BARE_CLAIM = """
+UPDATE loyalty_webhookdelivery SET claim = gen_random_uuid(),
+       next_attempt_at = %(now)s + interval '2 minutes'
+WHERE status IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
+"""
+
+
 def time_bare(statements: list[str], params: dict, *, repeats: int,
               work_mem: str | None = None) -> dict:
     """The fastest of `repeats` runs of the statements in one transaction, rolled back."""
@@ -485,6 +515,28 @@ def release_and_expire(at: datetime) -> dict:
     return {"members": members, "expiry_entries": expired, "chunks": chunks}
 
 
+def notify_expiring(at: datetime) -> dict:
+    """What the notify_expiring_points task does, at `at`."""
+    from loyalty.services import webhooks
+
+    return {"deliveries": webhooks.notify_expiring_points(now=at)}
+
+
+def dispatch(at: datetime) -> dict:
+    """What beat's dispatch_webhooks does with the reminders just written: claim them in
+    batches and hand each batch over (the hand-over itself counted out: no broker here)."""
+    from unittest import mock
+
+    from loyalty.services import webhook_delivery
+
+    batches = []
+    with mock.patch.object(webhook_delivery, "hand_over",
+                           side_effect=lambda **kw: batches.append(len(kw["delivery_ids"]))
+                           or True):
+        handed = webhook_delivery.dispatch_due(now=at, batches=10**9)
+    return {"handed_over": handed, "batches": len(batches)}
+
+
 def transactions_page() -> dict:
     """The member transactions API's first page for the member with the most entries."""
     from django.db import connection
@@ -552,6 +604,20 @@ def measure_size(*, members: int, args, now: datetime, setup: dict) -> dict:
     bare = time_bare(BARE_CHECKS, {}, repeats=1)
     job = measured(check_ledger)
     report("check_ledger (after)", bare, job)
+
+    from loyalty.models import WebhookEndpoint
+
+    params = {"now": at, "tz": timezone.get_current_timezone_name(),
+              "endpoint": WebhookEndpoint.objects.get().pk}
+    bare = time_bare([BARE_EXPIRING], params, repeats=args.repeats)
+    job = measured(lambda: notify_expiring(at))
+    report("notify_expiring_points", bare, job,
+           f"; {job['result']['deliveries']:,} deliveries (bare: {bare['rows'][0]:,})")
+    bare = time_bare([BARE_CLAIM], params, repeats=args.repeats)
+    job = measured(lambda: dispatch(at))
+    report("dispatch_webhooks", bare, job,
+           f"; {job['result']['handed_over']:,} claimed in {job['result']['batches']:,} "
+           f"claims of 500")
 
     page = transactions_page()
     say(f"  transactions API, first page of {page['member_entries']} entries: {page['ms']:.2f} ms, "

@@ -67,9 +67,10 @@ USER_AGENT = "loyalty-webhooks/1"
 # renews it, so it only has to outlast one POST (TIMEOUT_SECONDS) and its record.
 LEASE = timedelta(seconds=max(settings.LOYALTY_WEBHOOK_LEASE_SECONDS, 2 * TIMEOUT_SECONDS))
 BATCH = 50  # deliveries per worker task
+CLAIM = 500  # deliveries claimed per transaction by the dispatcher (handed over BATCH at a time)
 # The first attempt and eight retries (30 s ... 64 min apart, about 2 hours in all).
 MAX_FAILURES = 9
-# One dispatcher run hands out at most this many batches (beat runs it every minute).
+# One dispatcher run makes at most this many claims (beat runs it every minute).
 DISPATCH_BATCHES = 200
 # The tasks are looked up by name: the delivery code does not import the task module.
 SEND_TASK = "loyalty.tasks.send_webhooks"
@@ -163,14 +164,14 @@ def claim_due(*, limit: int = BATCH, now: datetime | None = None) -> tuple[list[
 
 
 def dispatch_due(*, now: datetime | None = None, batches: int = DISPATCH_BATCHES) -> int:
-    """Hand every due delivery to workers (at most `batches` batches a run).
+    """Hand every due delivery to workers (at most `batches` claims of CLAIM a run).
 
     Stops early when the broker refuses: what it claimed is due again after the
     lease. Returns how many deliveries were handed over.
     """
     handed = 0
     for _ in range(batches):
-        ids, claim = claim_due(now=now)
+        ids, claim = claim_due(now=now, limit=CLAIM)
         if not ids or not hand_over(delivery_ids=ids, claim=claim):
             break
         handed += len(ids)

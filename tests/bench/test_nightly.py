@@ -15,7 +15,7 @@ from tests.bench.test_insight import ROOT, database_exists, server_url
 pytestmark = pytest.mark.postgres
 
 JOBS = ("check_ledger (before)", "reevaluate_tiers", "release_pending_points",
-        "check_ledger (after)")
+        "check_ledger (after)", "notify_expiring_points", "dispatch_webhooks")
 
 
 def test_bench_times_each_nightly_job_against_its_bare_statement_and_drops_its_database():
