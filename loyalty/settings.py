@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "loyalty.middleware.PrivatePagesNoStoreMiddleware",
     # Axes last, as its documentation asks.
     "axes.middleware.AxesMiddleware",
 ]
@@ -302,6 +303,8 @@ LOYALTY_CLOCK_SKEW = timedelta(minutes=env.int("LOYALTY_CLOCK_SKEW_MINUTES", def
 # a running import may go without reporting progress before the sweeper runs it again.
 LOYALTY_IMPORT_MAX_BYTES = env.int("LOYALTY_IMPORT_MAX_MB", default=25) * 1024 * 1024
 LOYALTY_IMPORT_LEASE_MINUTES = env.int("LOYALTY_IMPORT_LEASE_MINUTES", default=30)
+# Webhooks go to public addresses only (loyalty/services/netguard.py), unless this is on.
+LOYALTY_WEBHOOK_ALLOW_PRIVATE = env.bool("LOYALTY_WEBHOOK_ALLOW_PRIVATE", default=False)
 
 LOGGING = {
     "version": 1,
