@@ -38,7 +38,9 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 unset REDIS_URL DJANGO_SETTINGS_MODULE
 export DEBUG=0 SECURE_SSL_REDIRECT=False ALLOWED_HOSTS=127.0.0.1 LOG_LEVEL=WARNING
 export DATABASE_URL="sqlite:///${work}/db.sqlite3"
-export SECRET_KEY="schemathesis-$(date +%s)-$RANDOM$RANDOM-not-a-production-secret-key"
+# A real random key: with DEBUG off the settings refuse a missing, public or short one.
+SECRET_KEY=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(60))')
+export SECRET_KEY
 # A budget no fuzzing run reaches: 429 is in the schema, but a throttled run tests nothing.
 export API_THROTTLE_RATE=1000000/min
 export PYTHONWARNINGS="ignore:No directory at"

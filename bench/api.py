@@ -37,6 +37,7 @@ import itertools
 import json
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -428,6 +429,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ["DEBUG"] = "0"
+    # DEBUG off refuses the development key: a throwaway one, shared by the server's workers.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(60))
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ["SECURE_SSL_REDIRECT"] = "0"
     # The throttle's counters: Redis when REDIS_URL is given (as in production), else each

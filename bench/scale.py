@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import random
+import secrets
 import shutil
 import sys
 import tempfile
@@ -408,6 +409,8 @@ def self_contained_environment() -> None:
     """A benchmark's own settings: no debug query log, no broker, quiet logs."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
     os.environ["DEBUG"] = "0"
+    # DEBUG off refuses the development key: a throwaway one, the same for every process.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(60))
     os.environ["REDIS_URL"] = ""
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
     os.environ["LOG_LEVEL"] = "WARNING"

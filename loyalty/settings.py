@@ -12,16 +12,19 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.secret_key import DEVELOPMENT_KEY, require_production_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env(
-    "SECRET_KEY",
-    default="django-insecure-development-key-change-me-in-production-0123456789",
-)
+# With DEBUG off a missing, public (the development one) or guessable key stops the start:
+# sessions, card QR tokens and email confirmations are signed with it.
+SECRET_KEY = env("SECRET_KEY", default="") or (DEVELOPMENT_KEY if DEBUG else "")
+if not DEBUG:
+    require_production_key(SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -65,6 +68,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     # A database outage answers 503 service_unavailable with Retry-After, not 500.
     "loyalty.outage.ServiceUnavailableMiddleware",
+    "loyalty.middleware.PrivatePagesNoStoreMiddleware",
     # Axes last, as its documentation asks.
     "axes.middleware.AxesMiddleware",
 ]
@@ -124,6 +128,8 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # With DEBUG off: the demo logins' published password is refused.
+    "accounts.backends.RefuseDemoPassword",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -145,16 +151,25 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# Signing up does the same work whether the email has an account (no timing oracle).
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
 
-# django-axes: lock out brute-force logins per username and address.
+# django-axes: lock out brute-force logins per user name and address together, so that one
+# address failing on many accounts locks out none of them, nor the others behind it.
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # not the cache one: see Redis
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_USERNAME_FORM_FIELD = "login"
+# allauth authenticates with email=..., the admin with username=...: both are read.
+AXES_USERNAME_CALLABLE = "accounts.lockout.username_of"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
+# How many reverse proxies (each adding to X-Forwarded-For) stand in front of the app: 0
+# reads REMOTE_ADDR; behind one nginx, 1. Axes and allauth's rate limits both follow it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("fr", _("French"))]
@@ -206,6 +221,8 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
+    LANGUAGE_COOKIE_SECURE = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -321,6 +338,8 @@ LOYALTY_IMPORT_LEASE_MINUTES = env.int("LOYALTY_IMPORT_LEASE_MINUTES", default=3
 # How long a webhook delivery handed to a worker is that worker's before the dispatcher
 # sends it again (a hand-over lost with the broker, a worker that died).
 LOYALTY_WEBHOOK_LEASE_SECONDS = env.int("LOYALTY_WEBHOOK_LEASE_SECONDS", default=120)
+# Webhooks go to public addresses only (loyalty/services/netguard.py), unless this is on.
+LOYALTY_WEBHOOK_ALLOW_PRIVATE = env.bool("LOYALTY_WEBHOOK_ALLOW_PRIVATE", default=False)
 
 LOGGING = {
     "version": 1,

@@ -17,7 +17,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "demo-password")
+    password = factory.PostGenerationMethodCall("set_password", "a-test-password")
 
     @factory.post_generation
     def _save(obj, create, extracted, **kwargs):

@@ -50,7 +50,7 @@ def test_every_message_in_the_sources_has_a_french_translation(tmp_path):
     (tmp_path / "locale").mkdir()
     subprocess.run(
         [sys.executable, "manage.py", *MAKEMESSAGES], cwd=tmp_path, check=True, capture_output=True,
-        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "loyalty.settings",
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "loyalty.settings", "DEBUG": "1",
              "PYTHONPATH": str(tmp_path)})
     extracted = entries(tmp_path / "locale" / "fr" / "LC_MESSAGES" / "django.po")
     committed = entries(CATALOGUE)

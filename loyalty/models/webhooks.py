@@ -9,6 +9,7 @@ attempt. The deliveries are the log the admin shows.
 import secrets
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -53,6 +54,19 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self):
         return f"{self.store.code}: {self.url}" if self.store_id else self.url
+
+    def clean(self):
+        super().clean()
+        from loyalty.services import netguard
+
+        if not self.url or not self.url.lower().startswith(("http://", "https://")):
+            return  # the field's own validator says what is wrong
+        try:
+            netguard.check_destination(self.url)
+        except netguard.UnsafeDestination as error:
+            # A name that does not resolve yet is kept: every send checks it again.
+            if error.code != "unresolvable":
+                raise ValidationError({"url": error.message}, code=error.code) from None
 
     def subscribes_to(self, event: str) -> bool:
         return isinstance(self.events, list) and event in self.events

@@ -144,8 +144,10 @@ def history(request, member):
 
 def _activate(response, language: str) -> None:
     translation.activate(language)
-    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax",
-                        max_age=settings.LANGUAGE_COOKIE_AGE, secure=settings.SESSION_COOKIE_SECURE)
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language,
+                        max_age=settings.LANGUAGE_COOKIE_AGE,
+                        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+                        secure=settings.LANGUAGE_COOKIE_SECURE)
 
 
 @member_required
@@ -158,10 +160,11 @@ def profile(request, member):
                 member = account_services.update_profile(member=member, **form.cleaned_data)
             except DomainError as error:
                 for field, message in (error.fields or {}).items():
-                    form.add_error(field if field in form.fields else None,
-                                   _("This phone number belongs to another member.")
-                                   if field == "phone" and error.code == "member_exists"
-                                   else str(message))
+                    # A phone held by another member gets the words of a mistyped one:
+                    # the profile must not tell who is a member.
+                    form.add_error(field if field in form.fields else None, _(
+                        "This phone number cannot be saved: check it, or ask at the till "
+                        "to add it to your card.") if field == "phone" else str(message))
             else:
                 messages.success(request, _("Your profile is saved."))
                 response = redirect("profile")

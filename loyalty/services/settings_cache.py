@@ -108,6 +108,7 @@ def connect_signals() -> None:
         EarningRule,
         Multiplier,
         Programme,
+        Store,
         Tier,
         WebhookEndpoint,
     )
@@ -122,6 +123,9 @@ def connect_signals() -> None:
         ((Tier,), lambda obj: (SCALE, TIERS)),
         ((WebhookEndpoint,), lambda obj: (WEBHOOKS,)),
         ((ApiKey,), lambda obj: (api_key_entry(obj.prefix),)),
+        # A cached key carries its store: closing the store stops its keys at once.
+        ((Store,), lambda obj: tuple(api_key_entry(prefix) for prefix in ApiKey.objects.filter(
+            store_id=obj.pk).values_list("prefix", flat=True))),
         ((ClvFit,), lambda obj: (CLV_HORIZON,)),
     ]
     for models, keys in groups:

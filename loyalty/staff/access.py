@@ -8,6 +8,8 @@ server checks the store against the person's roles each time.
 
 from __future__ import annotations
 
+import time
+
 from django.db.models import QuerySet
 
 from accounts.roles import stores_for
@@ -60,3 +62,33 @@ def choose_store(request, code: str) -> Store:
     store = acting_store(request, code)
     request.session[SESSION_KEY] = store.code
     return store
+
+
+# --- which members' panels this session may open ------------------------------------------
+#
+# A panel shows a member's name, balance, card number and vouchers: it opens for a member
+# found at the till in this session (their card scanned, their email or phone typed, their
+# card issued here), for a while, and never from a bare member id in a URL or form.
+
+SEEN_SESSION_KEY = "staff_seen_members"
+SEEN_SECONDS = 30 * 60
+SEEN_KEPT = 20
+
+
+def remember_member(request, member_id: int, *, now: float | None = None) -> None:
+    """This session found the member at the till: their panel may open (again) for a while."""
+    now = time.time() if now is None else now
+    seen = {key: at for key, at in request.session.get(SEEN_SESSION_KEY, {}).items()
+            if now - at < SEEN_SECONDS and key != str(member_id)}
+    seen[str(member_id)] = now
+    # The most recent ones only: a till serves one customer at a time.
+    request.session[SEEN_SESSION_KEY] = dict(sorted(seen.items(), key=lambda item: item[1])
+                                             [-SEEN_KEPT:])
+
+
+def may_open(request, member_id: int | None, *, now: float | None = None) -> bool:
+    if member_id is None:
+        return False
+    now = time.time() if now is None else now
+    at = request.session.get(SEEN_SESSION_KEY, {}).get(str(member_id))
+    return at is not None and now - at < SEEN_SECONDS

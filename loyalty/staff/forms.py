@@ -51,7 +51,7 @@ class RewardForm(MemberForm):
 
 
 class VoucherForm(MemberForm):
-    code = forms.CharField(max_length=40, widget=forms.HiddenInput)
+    voucher = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
     order_id = forms.CharField(max_length=100, widget=forms.HiddenInput)
 
 

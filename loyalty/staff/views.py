@@ -29,7 +29,14 @@ from loyalty.models import Card, Member, Programme, Store
 from loyalty.services import cards, members, purchases
 from loyalty.services.errors import DomainError, Invalid, NotFound, OrderConflict
 from loyalty.staff import forms
-from loyalty.staff.access import StoreForbidden, acting_store, choose_store, staff_stores
+from loyalty.staff.access import (
+    StoreForbidden,
+    acting_store,
+    choose_store,
+    may_open,
+    remember_member,
+    staff_stores,
+)
 from loyalty.staff.lookup import find_at_till
 from rewards import services as rewards
 from rewards.models import Voucher
@@ -63,6 +70,13 @@ def error_message(error: DomainError) -> str:
         known = {key: str(value) for key, value in FIELD_MESSAGES.items()}
         return known.get((field, str(text))) or field_messages().get(field, error.message)
     return error.message
+
+
+def masked_code(voucher: Voucher) -> str:
+    """The code as the till shows it until it is used: its last four symbols, so that the
+    cashier can match it with the customer's, not enough to spend it elsewhere."""
+    hidden = "\u2022" * (len(voucher.code) - 4) + voucher.code[-4:]
+    return "-".join(hidden[i:i + 4] for i in range(0, len(hidden), 4))
 
 
 def is_htmx(request) -> bool:
@@ -140,6 +154,7 @@ def panel_context(*, member: Member, store: Store, currency: str,
     for voucher in vouchers:
         stores = list(voucher.reward.stores.all())
         ready.append({"voucher": voucher, "usable": not stores or store in stores,
+                      "shown_code": masked_code(voucher),
                       "highlight": highlight is not None and highlight.pk == voucher.pk,
                       "order_id": forms.new_reference("voucher")})
     offers = [{"reward": reward, "reason": reason,
@@ -203,10 +218,18 @@ def scan(request):
     if store is None:
         messages.info(request, _("Choose the store you act for."))
         return redirect("staff:dashboard")
-    member = None
-    if request.GET.get("member", "").isdigit():
-        member = selectors.active_member(int(request.GET["member"]))
-    return respond(request, store, member=member)
+    member_id = request.GET.get("member", "")
+    if not member_id.isdigit():
+        return respond(request, store)
+    if not may_open(request, int(member_id)):
+        # A bare id opens nobody's panel: the customer is found at the till first.
+        return respond(request, store, kind="error", message=find_first_message())
+    return respond(request, store, member=selectors.active_member(int(member_id)))
+
+
+def find_first_message() -> str:
+    return _("Find the customer first: scan their card, or type their card number, email "
+             "or phone.")
 
 
 def _member(form) -> Member:
@@ -217,7 +240,7 @@ def _member(form) -> Member:
 
 
 def _invalid_form(request, store, form, member_id=None, **panel):
-    member = selectors.active_member(member_id) if member_id else None
+    member = selectors.active_member(member_id) if may_open(request, member_id) else None
     errors = [str(error) for field_errors in form.errors.values() for error in field_errors]
     return respond(request, store, member=member, kind="error", status=400,
                    message=" ".join(errors) or _("Check the form."), **panel)
@@ -251,6 +274,7 @@ def lookup(request):
     except DomainError as error:
         return respond(request, store, kind="error", message=error_message(error),
                        status=error.status, lookup_form=form)
+    remember_member(request, match.member.pk)
     message = _("%(name)s: %(points)s points.") % {
         "name": match.member.full_name or match.member.card_number,
         "points": match.member.balance}
@@ -282,8 +306,12 @@ def _member_action(request, form_class, act, *, form_kwargs=None, panel=None):
         return _needs_store(request)
     form = form_class(request.POST, **(form_kwargs or {}))
     shown = panel(form) if panel else {}
+    member_id = _posted_member_id(request)
+    if not may_open(request, member_id):
+        return respond(request, store, kind="error", status=403, message=find_first_message())
     if not form.is_valid():
-        return _invalid_form(request, store, form, _posted_member_id(request), **shown)
+        return _invalid_form(request, store, form, member_id, **shown)
+    remember_member(request, member_id)  # still serving them
     try:
         return act(store, form, _member(form))
     except DomainError as error:
@@ -332,7 +360,7 @@ def redeem_reward(request):
         message = _("%(reward)s: %(points)s points spent. Voucher %(code)s is ready to "
                     "use.") % {"reward": redemption.reward.display_name,
                                "points": redemption.points_spent,
-                               "code": voucher.formatted_code}
+                               "code": masked_code(voucher)}
         return respond(request, store, member=member, message=message, highlight=voucher)
 
     return _member_action(request, forms.RewardForm, act)
@@ -342,8 +370,9 @@ def redeem_reward(request):
 @require_POST
 def redeem_voucher(request):
     def act(store, form, member):
-        voucher = rewards.find_voucher(form.cleaned_data["code"])
-        if voucher.member_id != member.pk:
+        # By its id on the panel: the page never holds an unused code in full.
+        voucher = Voucher.objects.filter(pk=form.cleaned_data["voucher"]).first()
+        if voucher is None or voucher.member_id != member.pk:
             raise NotFound(_("This voucher belongs to another member."))
         voucher = rewards.redeem_voucher(code=voucher.code,
                                          order_id=form.cleaned_data["order_id"],
@@ -409,6 +438,7 @@ def issue_card(request):
                     _("Card %(number)s issued to %(name)s, who is now a member.")
                     if issued.new_member else
                     _("Card %(number)s is now linked to %(name)s.")) % values)
+                remember_member(request, member.pk)  # the customer is at the till
                 return redirect(f"{reverse('staff:scan')}?store={store.code}&member={member.pk}")
         else:
             status = 400

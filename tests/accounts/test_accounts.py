@@ -39,10 +39,12 @@ def test_a_manager_adjusts_for_their_store_and_an_admin_acts_everywhere():
     assert not is_programme_admin(customer) and not stores_for(customer).exists()
 
 
-def test_signing_up_needs_a_confirmed_email_before_logging_in(client):
-    response = client.post("/accounts/signup/", {
-        "email": "new.customer@example.com", "password1": "a-long-Passw0rd!",
-        "password2": "a-long-Passw0rd!"})
+def test_signing_up_needs_a_confirmed_email_before_logging_in(
+        client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/accounts/signup/", {
+            "email": "new.customer@example.com", "password1": "a-long-Passw0rd!",
+            "password2": "a-long-Passw0rd!"})
     assert response.status_code == 302
     assert "confirm-email" in response["Location"]
     assert len(mail.outbox) == 1

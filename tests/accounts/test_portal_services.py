@@ -7,6 +7,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.sessions.models import Session
 from django.core import mail
+from django.test import TestCase
 from django.urls import reverse
 
 from accounts.models import User
@@ -40,8 +41,10 @@ def rules(db):
 
 
 def sign_up(client, email):
-    response = client.post("/accounts/signup/", {"email": email, "password1": PASSWORD,
-                                                 "password2": PASSWORD})
+    # The confirmation is queued once the sign-up commits (accounts.tasks).
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post("/accounts/signup/", {"email": email, "password1": PASSWORD,
+                                                     "password2": PASSWORD})
     assert response.status_code == 302
     return User.objects.get(email=email)
 
@@ -223,7 +226,7 @@ def test_logging_in_brings_back_the_language_of_the_profile(client):
     user = UserFactory(email="fr@example.com", language="fr")
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     response = client.post("/accounts/login/", {"login": "fr@example.com",
-                                                "password": "demo-password"})
+                                                "password": "a-test-password"})
     assert response.status_code == 302
     assert response.cookies["django_language"].value == "fr"
 

@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
 PHONE = {"width": 375, "height": 740}
-PASSWORD = "demo-password"
+PASSWORD = "a-test-password"
 
 
 @pytest.fixture(scope="session")

@@ -264,7 +264,20 @@ def test_the_insight_is_computed_once_at_the_end(seeded):
     assert InsightRun.objects.count() == 1 and ClvFit.objects.count() == 1
 
 
-def test_the_command_prints_a_summary_and_the_logins():
+def test_the_command_refuses_to_run_with_debug_off_unless_forced(settings):
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG is off"):
+        call_command("seed_demo", members=SMALL, stdout=StringIO())
+    assert not User.objects.filter(email="marie@example.com").exists()
+    out = StringIO()
+    call_command("seed_demo", members=SMALL, force=True, stdout=out)
+    assert "no violations" in out.getvalue()
+
+
+def test_the_command_prints_a_summary_and_the_logins(settings):
+    settings.DEBUG = True  # as `make run`
     out = StringIO()
     call_command("seed_demo", members=SMALL, stdout=out)
     text = out.getvalue()

@@ -97,6 +97,8 @@ def test_a_programme_admin_picks_any_store(client, store, lyon):
 def test_the_staff_pages_hold_no_inline_script_style_or_handler(cashier_client, marie):
     import re
 
+    # The member's panel opens for a customer found at the till.
+    cashier_client.post(reverse("staff:lookup"), {"store": "paris", "code": marie.card_number})
     for url in (reverse("staff:dashboard"), reverse("staff:scan"),
                 reverse("staff:scan") + f"?member={marie.pk}", reverse("staff:issue-card")):
         content = cashier_client.get(url).content.decode()

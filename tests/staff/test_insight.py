@@ -286,9 +286,12 @@ def test_the_member_panel_shows_segment_and_stage_to_managers_not_cashiers(
     MemberInsightFactory(member=marie, r=5, f=4, m=3,
                          segment=Segment.objects.get(code="champions"), stage="loyal")
     url = reverse("staff:scan") + f"?member={marie.pk}"
+    find = {"store": "paris", "code": marie.card_number}  # the panel opens once found
     client.force_login(manager)
+    client.post(reverse("staff:lookup"), find)
     text = page_text(client.get(url))
     assert "Champions (RFM 543)" in text and "Loyal" in text
     client.force_login(cashier)
+    client.post(reverse("staff:lookup"), find)
     text = page_text(client.get(url))
     assert "RFM" not in text and "Champions" not in text

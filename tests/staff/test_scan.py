@@ -9,6 +9,7 @@ from django.urls import reverse
 from loyalty.models import Card, Purchase
 from loyalty.services import cards, ledger
 from loyalty.services.members import merge_members
+from loyalty.staff.views import masked_code
 from rewards.models import Redemption, Reward, Voucher
 from rewards.services import redeem_reward
 from tests.factories import make_member
@@ -21,6 +22,12 @@ HX = {"HTTP_HX_REQUEST": "true"}
 
 def lookup(client, code, **extra):
     return client.post(reverse("staff:lookup"), {"store": "paris", "code": code}, **extra)
+
+
+def found(client, member):
+    """The cashier finds the customer first (their card): only then does their panel open."""
+    assert lookup(client, member.card_number, **HX).status_code == 200
+    return client
 
 
 def token_for(member, **kwargs):
@@ -143,6 +150,7 @@ def test_a_purchase_credits_the_member_and_shows_the_points_earned(cashier_clien
 
 
 def test_a_double_click_credits_once(cashier_client, marie):
+    found(cashier_client, marie)
     form = {"store": "paris", "member": marie.pk, "amount": "20.00", "order_id": "till-abc"}
     first = cashier_client.post(reverse("staff:purchase"), form, **HX)
     second = cashier_client.post(reverse("staff:purchase"), form, **HX)
@@ -153,6 +161,7 @@ def test_a_double_click_credits_once(cashier_client, marie):
 
 
 def test_the_receipt_number_is_the_order_id(cashier_client, marie):
+    found(cashier_client, marie)
     form = {"store": "paris", "member": marie.pk, "amount": "10.00", "receipt": " R-1001 "}
     cashier_client.post(reverse("staff:purchase"), {**form, "order_id": "till-1"}, **HX)
     retried = cashier_client.post(reverse("staff:purchase"), {**form, "order_id": "till-2"},
@@ -169,6 +178,7 @@ def test_the_receipt_number_is_the_order_id(cashier_client, marie):
 
 @pytest.mark.parametrize("amount", ["", "-5", "0", "abc", "1.234", "1e9"])
 def test_a_bad_amount_is_a_message_and_keeps_the_form(cashier_client, marie, amount):
+    found(cashier_client, marie)
     response = cashier_client.post(reverse("staff:purchase"), {
         "store": "paris", "member": marie.pk, "amount": amount, "order_id": "till-keep"},
         **HX)
@@ -179,6 +189,7 @@ def test_a_bad_amount_is_a_message_and_keeps_the_form(cashier_client, marie, amo
 
 
 def test_a_french_cashier_may_type_a_decimal_comma(cashier_client, marie):
+    found(cashier_client, marie)
     response = cashier_client.post(reverse("staff:purchase"), {
         "store": "paris", "member": marie.pk, "amount": "12,50", "order_id": "till-fr"},
         HTTP_ACCEPT_LANGUAGE="fr", **HX)
@@ -187,9 +198,10 @@ def test_a_french_cashier_may_type_a_decimal_comma(cashier_client, marie):
 
 
 def test_a_purchase_for_an_unknown_member_is_refused(cashier_client, marie):
+    found(cashier_client, marie)
     response = cashier_client.post(reverse("staff:purchase"), {
         "store": "paris", "member": 999999, "amount": "5", "order_id": "till-u"}, **HX)
-    assert response.status_code == 404
+    assert response.status_code == 403
     assert not Purchase.objects.exists()
 
 
@@ -207,7 +219,8 @@ def test_rewards_within_reach_can_be_redeemed_at_the_till(cashier_client, marie,
         **HX)
     assert response.status_code == 200
     voucher = Voucher.objects.get()
-    assert voucher.formatted_code in page_text(response)
+    assert masked_code(voucher) in page_text(response)
+    assert voucher.formatted_code not in page_text(response)
     assert Redemption.objects.get().store == store
     marie.refresh_from_db()
     assert marie.balance == 50
@@ -225,7 +238,7 @@ def test_a_voucher_is_found_by_its_code_and_used_once(cashier_client, marie, sto
     found = lookup(cashier_client, voucher.formatted_code.lower(), **HX)
     assert found.status_code == 200
     assert "is ready to use" in page_text(found) and "Marie Curie" in page_text(found)
-    form = {"store": "paris", "member": marie.pk, "code": voucher.code, "order_id": "till-v"}
+    form = {"store": "paris", "member": marie.pk, "voucher": voucher.pk, "order_id": "till-v"}
     used = cashier_client.post(reverse("staff:redeem-voucher"), form, **HX)
     assert used.status_code == 200 and "used" in page_text(used)
     assert cashier_client.post(reverse("staff:redeem-voucher"), form, **HX).status_code == 200
@@ -242,8 +255,10 @@ def test_a_voucher_of_another_member_cannot_be_used_from_this_panel(cashier_clie
     other = make_member(first_name="Oscar", email="oscar@example.com")
     give(other, 100)
     voucher = redeem_reward(member=other, reward_id=reward().pk, redemption_id="p-2").obj.voucher
+    found(cashier_client, marie)
     response = cashier_client.post(reverse("staff:redeem-voucher"), {
-        "store": "paris", "member": marie.pk, "code": voucher.code, "order_id": "till-z"}, **HX)
+        "store": "paris", "member": marie.pk, "voucher": voucher.pk, "order_id": "till-z"},
+        **HX)
     assert response.status_code == 404
     voucher.refresh_from_db()
     assert voucher.status == "issued"
@@ -274,6 +289,7 @@ def test_a_lost_card_is_blocked_from_the_panel(cashier_client, marie, store):
 def test_a_plastic_card_is_linked_from_the_panel(cashier_client, marie, store):
     body = "555000111"
     number = body + cards.luhn_digit(body)
+    found(cashier_client, marie)
     response = cashier_client.post(reverse("staff:link-card"), {
         "store": "paris", "member": marie.pk, "number": number}, **HX)
     assert response.status_code == 200 and "now linked" in page_text(response)
@@ -288,7 +304,9 @@ def test_a_plastic_card_is_linked_from_the_panel(cashier_client, marie, store):
     assert typo.status_code == 400 and "mistyped" in page_text(typo)
 
 
-def test_the_member_panel_opens_from_a_link(cashier_client, marie):
+def test_the_member_panel_opens_from_a_link_once_found_in_this_session(cashier_client,
+                                                                       marie):
+    found(cashier_client, marie)
     response = cashier_client.get(reverse("staff:scan"), {"member": marie.pk})
     assert "Marie Curie" in page_text(response)
     assert "Record the purchase" in page_text(response)
@@ -312,3 +330,72 @@ def test_the_panel_takes_the_same_queries_however_many_vouchers_and_rewards(cash
         redeem_reward(member=marie, reward_id=reward(name=f"R{index}").pk,
                       redemption_id=f"q-{index}")
     assert queries() == few <= 20
+
+
+# --- a member's panel opens only for a customer found at this till ---------------------------
+
+
+def test_a_member_id_alone_opens_no_panel(cashier_client, marie):
+    response = cashier_client.get(reverse("staff:scan"), {"store": "paris",
+                                                          "member": marie.pk})
+    assert response.status_code == 200
+    text = page_text(response)
+    assert "Marie" not in text and marie.card_number not in text
+    assert "Find the customer first" in text
+
+
+@pytest.mark.parametrize(("url", "fields"), [
+    ("staff:purchase", {"amount": "10", "order_id": "till-x"}),
+    ("staff:purchase", {"amount": "bad", "order_id": "till-x"}),  # the form error's panel
+    ("staff:redeem-reward", {"reward": 1, "redemption_id": "till-x"}),
+    ("staff:redeem-voucher", {"voucher": 1, "order_id": "till-x"}),
+    ("staff:block-card", {"card": 1}),
+    ("staff:link-card", {"number": "5550001118"}),
+])
+def test_no_action_reaches_a_member_not_found_in_this_session(cashier_client, marie, url,
+                                                              fields):
+    give(marie, 100)
+    response = cashier_client.post(reverse(url), {"store": "paris", "member": marie.pk,
+                                                  **fields}, **HX)
+    assert response.status_code == 403
+    assert "Marie" not in page_text(response) and "Find the customer first" in page_text(
+        response)
+    assert not Purchase.objects.exists() and not Redemption.objects.exists()
+
+
+def test_another_cashiers_lookup_opens_nothing_here(client, cashier, marie, store):
+    from tests.factories import StaffRoleFactory, UserFactory
+
+    client.force_login(cashier)
+    found(client, marie)
+    other = StaffRoleFactory(user=UserFactory(email="other.cashier@example.com"),
+                             store=store, role="cashier").user
+    client.force_login(other)  # a new session
+    response = client.get(reverse("staff:scan"), {"store": "paris", "member": marie.pk})
+    assert "Marie" not in page_text(response)
+
+
+def test_the_panel_opens_for_a_while_then_needs_the_card_again(cashier_client, marie):
+    import time_machine
+
+    found(cashier_client, marie)
+    with time_machine.travel(time.time() + 31 * 60):
+        response = cashier_client.get(reverse("staff:scan"), {"member": marie.pk})
+    assert "Marie" not in page_text(response)
+
+
+def test_voucher_codes_are_masked_until_used(cashier_client, marie):
+    give(marie, 100)
+    voucher = redeem_reward(member=marie, reward_id=reward().pk,
+                            redemption_id="portal-m").obj.voucher
+    panel = lookup(cashier_client, marie.card_number, **HX).content.decode()
+    assert voucher.code not in panel and voucher.formatted_code not in panel
+    assert voucher.code[:4] not in panel
+    # The last symbols, to match the customer's: ••••-••GH-IJ.
+    assert masked_code(voucher) in panel and masked_code(voucher).endswith(
+        voucher.formatted_code[-4:])
+    used = cashier_client.post(reverse("staff:redeem-voucher"), {
+        "store": "paris", "member": marie.pk, "voucher": voucher.pk, "order_id": "till-m"},
+        **HX)
+    assert used.status_code == 200
+    assert f"Voucher {voucher.formatted_code} used" in page_text(used)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
@@ -22,8 +23,15 @@ class Command(BaseCommand):
                             help="How many members to create (default %(default)s).")
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                             help="Random seed (default %(default)s).")
+        parser.add_argument("--force", action="store_true",
+                            help="Run even with DEBUG off (its logins cannot log in there).")
 
     def handle(self, *args, **options):
+        if not settings.DEBUG and not options["force"]:
+            # Its logins have a published password: not on a production database by mistake.
+            raise CommandError(_("DEBUG is off: this looks like production, and the demo "
+                                 "creates logins with a published password. Run it with "
+                                 "DEBUG=1, or add --force."))
         verbose = options["verbosity"] >= 1
         try:
             summary = seed_demo(members=options["members"], seed=options["seed"],
