@@ -20,3 +20,6 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # xdist workers must not share cache keys (throttles, idempotency locks) in one Redis.
 CACHES["default"]["KEY_PREFIX"] = "test-" + os.environ.get("PYTEST_XDIST_WORKER", "main")  # noqa: F405
+# The tests' webhook receivers listen on 127.0.0.1 (tests/loyalty/services/test_netguard.py
+# and test_webhooks.py turn the guard back on where they test it).
+LOYALTY_WEBHOOK_ALLOW_PRIVATE = True

@@ -54,6 +54,7 @@ from django.utils import timezone
 
 from loyalty.models import WebhookDelivery, WebhookEndpoint
 from loyalty.models.webhooks import new_webhook_secret
+from loyalty.services import netguard
 from loyalty.services.handoff import run_task
 
 logger = logging.getLogger(__name__)
@@ -243,7 +244,8 @@ def attempt(*, delivery_id: int, claim: uuid.UUID | str) -> str:
     Only the holder of the claim may make it, once: the claim is taken (a
     compare-and-set) before the POST, and the lease renewed, so a duplicate
     hand-over finds nothing to do ("skipped"). A delivery whose endpoint was
-    deactivated is failed without a request. Runs outside any transaction: the
+    deactivated, or whose URL now leads to a private address (`netguard`), is
+    failed without a request. Runs outside any transaction: the
     row is never locked while waiting for the answer. Returns the outcome:
     delivered, retrying, failed or skipped.
     """
@@ -258,8 +260,16 @@ def attempt(*, delivery_id: int, claim: uuid.UUID | str) -> str:
         _record(delivery_id, status=Status.FAILED, error="The endpoint is inactive.")
         return Status.FAILED
     timestamp = int(now.timestamp())
-    code, error = _post(delivery.endpoint.url, delivery.body.encode(),
-                        headers_for(delivery, timestamp=timestamp))
+    try:  # checked again at each send: a name may come to resolve to a private address
+        netguard.check_destination(delivery.endpoint.url)
+    except netguard.UnsafeDestination as refused:
+        if refused.code != "unresolvable":  # never worth retrying
+            _record(delivery_id, status=Status.FAILED, error=str(refused.message))
+            return Status.FAILED
+        code, error = None, str(refused.message)
+    else:
+        code, error = _post(delivery.endpoint.url, delivery.body.encode(),
+                            headers_for(delivery, timestamp=timestamp))
     if code is not None and 200 <= code < 300:
         _record(delivery_id, status=Status.DELIVERED, code=code, attempted_at=now)
         return Status.DELIVERED

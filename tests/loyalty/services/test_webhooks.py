@@ -494,6 +494,20 @@ def test_a_deactivated_endpoint_is_not_called(receiver, store):
     assert receiver.requests == []
 
 
+def test_a_url_that_now_leads_to_a_private_address_is_failed_without_a_request(
+        receiver, store, settings):
+    endpoint_for(store, url=receiver.url)  # 127.0.0.1: allowed when it was saved (tests)
+    [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
+                               event_key="purchase:1")
+    settings.LOYALTY_WEBHOOK_ALLOW_PRIVATE = False
+    assert send(delivery) == {"failed": 1}
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (
+        Status.FAILED, 0, None)
+    assert "public addresses" in delivery.last_error
+    assert receiver.requests == []
+
+
 @pytest.fixture
 def broker_down():
     """Every hand-over to Celery fails as it does with Redis stopped."""
