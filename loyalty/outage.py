@@ -40,10 +40,10 @@ def drop_broken_connections() -> None:
 
 
 def service_unavailable_body() -> dict:
-    from loyalty.api.errors import error_body
-
-    return error_body("service_unavailable",
-                      gettext("The service is briefly unavailable; retry in a moment."))
+    """The API's error body (the contract's envelope, as loyalty.api.errors writes it)."""
+    return {"error": {"code": "service_unavailable", "fields": {},
+                      "message": gettext("The service is briefly unavailable; retry in a "
+                                         "moment.")}}
 
 
 def retry_headers() -> dict[str, str]:

@@ -170,7 +170,7 @@ def _from_row(found, ends):
     from django.db import connection
 
     from loyalty.models import MemberInsight, Segment
-    from loyalty.services.tiers import all_tiers
+    from loyalty.services.earning import all_tiers
 
     def build(model, values):
         names = [field.attname for field in model._meta.concrete_fields]

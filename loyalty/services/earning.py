@@ -24,7 +24,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.models import EarningRule, Multiplier, Programme, Purchase
+from loyalty.models import EarningRule, Multiplier, Programme, Purchase, Tier
 from loyalty.services import settings_cache
 
 ZERO = Decimal("0")
@@ -63,6 +63,11 @@ def load_scale() -> Scale:
 
 def current_programme() -> Programme:
     return load_scale().programme
+
+
+def all_tiers() -> list[Tier]:
+    """The tiers, from the configuration cache (dropped whenever one is saved)."""
+    return settings_cache.cached(settings_cache.TIERS, lambda: list(Tier.objects.all()))
 
 
 def lines_for(*, amount: Decimal, items) -> list[Line]:

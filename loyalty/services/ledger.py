@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from loyalty.models import Member, PointsEntry, PointsLot
+from loyalty.services.earning import all_tiers, current_programme
 from loyalty.services.errors import InsufficientPoints, Invalid, MemberClosed, NotFound
 
 Kind = PointsEntry.Kind
@@ -59,8 +60,6 @@ def _attach_tier(member: Member) -> None:
     """
     if member.tier_id is None:
         return
-    from loyalty.services.tiers import all_tiers
-
     tier = next((tier for tier in all_tiers() if tier.pk == member.tier_id), None)
     if tier is not None:
         Member.tier.field.set_cached_value(member, tier)
@@ -115,8 +114,6 @@ def apply_credit(member: Member, *, kind: str, points: int, reason: str, referen
     if not _is_points(points):
         raise Invalid(fields={"points": "must be a positive whole number"})
     if expires_at is None:
-        from loyalty.services.earning import current_programme
-
         expires_at = now + timedelta(days=current_programme().points_validity_days)
     available_at = available_at or now
     released = available_at <= now

@@ -17,8 +17,8 @@ from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from loyalty.models import Member, PointsLot, Programme, Purchase, Tier, TierChange
-from loyalty.services import settings_cache, webhooks
-from loyalty.services.earning import current_programme
+from loyalty.services import webhooks
+from loyalty.services.earning import all_tiers, current_programme
 from loyalty.services.ledger import lock_member
 
 
@@ -36,10 +36,6 @@ def qualifying_value(*, member: Member, now: datetime, programme: Programme | No
                                           earned_at__lte=now)
                  .aggregate(total=Sum(F("points") - F("reversed") - F("clawed_back")))["total"])
     return Decimal(total or 0)
-
-
-def all_tiers() -> list[Tier]:
-    return settings_cache.cached(settings_cache.TIERS, lambda: list(Tier.objects.all()))
 
 
 def tier_for(value: Decimal, tiers: list[Tier]) -> Tier | None:

@@ -36,7 +36,7 @@ from loyalty.services.audit import audit_ledger
 from loyalty.services.demo import (
     DEMO_PASSWORD,
     DemoLedgerUnsound,
-    _Plan,
+    Plan,
     black_friday,
     seed_demo,
     shop_history,
@@ -216,7 +216,7 @@ def test_the_history_depends_on_the_seed_alone():
     promotion = black_friday(now.year - 1, timezone.get_default_timezone())
 
     def plan(seed):
-        events = _Plan(rng=random.Random(seed), now=now, size=SMALL, promotion=promotion).events
+        events = Plan(rng=random.Random(seed), now=now, size=SMALL, promotion=promotion).events
         return [(at, kind, repr(data)) for at, _seq, kind, data in events]
 
     assert plan(7) == plan(7)

@@ -60,16 +60,16 @@ from loyalty.services.demo.data import (
     MIN_MEMBERS,
     ORDER_PREFIX,
 )
-from loyalty.services.demo.history import _History
-from loyalty.services.demo.plan import Person, _Plan
+from loyalty.services.demo.history import History
+from loyalty.services.demo.plan import Person, Plan
 from loyalty.services.demo.setup import (
-    _ensure_logins,
-    _ensure_programme,
-    _ensure_rewards,
-    _ensure_scale,
-    _ensure_stores,
-    _ensure_tiers,
     black_friday,
+    ensure_logins,
+    ensure_programme,
+    ensure_rewards,
+    ensure_scale,
+    ensure_stores,
+    ensure_tiers,
 )
 from loyalty.services.demo.shop_history import CUSTOMERS_PER_MEMBER, import_shop_history
 from loyalty.services.errors import Invalid
@@ -83,7 +83,7 @@ __all__ = [
     "MIN_MEMBERS",
     "DemoLedgerUnsound",
     "Person",
-    "_Plan",
+    "Plan",
     "black_friday",
     "seed_demo",
 ]
@@ -110,17 +110,17 @@ def seed_demo(*, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED,
     now = now or timezone.now()
     started = time.monotonic()
     with transaction.atomic():
-        stores = _ensure_stores()
-        _ensure_programme()
-        promotion = _ensure_scale(now=now, stores=stores)
-        _ensure_tiers()
-        _ensure_rewards(stores)
-        users = _ensure_logins(stores)
+        stores = ensure_stores()
+        ensure_programme()
+        promotion = ensure_scale(now=now, stores=stores)
+        ensure_tiers()
+        ensure_rewards(stores)
+        users = ensure_logins(stores)
         created = not Purchase.objects.filter(order_id__startswith=ORDER_PREFIX).exists()
         shop_history = None
         if created:
-            plan = _Plan(rng=random.Random(seed), now=now, size=members, promotion=promotion)
-            _History(plan=plan, stores=stores, admin=users["admin"], customer=users["customer"],
+            plan = Plan(rng=random.Random(seed), now=now, size=members, promotion=promotion)
+            History(plan=plan, stores=stores, admin=users["admin"], customer=users["customer"],
                      stdout=stdout).play()
             # The e-shop's customers from before the programme, imported from its export.
             shop_history = import_shop_history(

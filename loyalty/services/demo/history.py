@@ -13,13 +13,13 @@ from django.utils.translation import gettext as _
 from loyalty.models import Card, Member, Purchase, Store
 from loyalty.services import actions, ledger, members, purchases, tiers
 from loyalty.services.demo.data import HISTORY_DAYS, ORDER_PREFIX, REWARDS
-from loyalty.services.demo.plan import Person, _Plan
+from loyalty.services.demo.plan import Person, Plan
 from rewards import services as rewards
 from rewards.models import Reward, Voucher
 
 
-class _History:
-    def __init__(self, *, plan: _Plan, stores: dict[str, Store], admin, customer, stdout):
+class History:
+    def __init__(self, *, plan: Plan, stores: dict[str, Store], admin, customer, stdout):
         self.plan, self.stores, self.admin, self.customer = plan, stores, admin, customer
         self.stdout = stdout
         self.members: dict[str, Member] = {}

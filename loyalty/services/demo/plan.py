@@ -1,7 +1,7 @@
 """The plan: who does what, when; drawn from the seeded random generator alone.
 
-Nothing here touches the database: `_Plan` lays out the people and a time-ordered
-list of events that `_History` then plays through the services. The order of the
+Nothing here touches the database: `Plan` lays out the people and a time-ordered
+list of events that `History` then plays through the services. The order of the
 random draws is the demo: changing it changes every member and every purchase.
 """
 
@@ -61,7 +61,7 @@ def _money(value) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_DOWN)
 
 
-class _Plan:
+class Plan:
     def __init__(self, *, rng: random.Random, now: datetime, size: int,
                  promotion: tuple[datetime, datetime]):
         self.rng, self.now, self.promotion = rng, now, promotion

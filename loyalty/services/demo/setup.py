@@ -25,12 +25,12 @@ from loyalty.services.demo.data import (
 from rewards.models import Reward
 
 
-def _ensure_stores() -> dict[str, Store]:
+def ensure_stores() -> dict[str, Store]:
     return {code: Store.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})[0]
             for code, name, kind in STORES}
 
 
-def _ensure_programme() -> None:
+def ensure_programme() -> None:
     programme = Programme.load()
     # A 0-day return window lets a demo purchase be spent at once.
     wanted = {"name": "Maison Demo Club", "currency": "EUR", "return_window_days": 0,
@@ -51,7 +51,7 @@ def black_friday(year: int, tz) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=4)
 
 
-def _ensure_scale(*, now: datetime, stores: dict[str, Store]) -> tuple[datetime, datetime]:
+def ensure_scale(*, now: datetime, stores: dict[str, Store]) -> tuple[datetime, datetime]:
     tz = timezone.get_default_timezone()
     promotion = next(window for year in range(now.year, now.year - 3, -1)
                      if (window := black_friday(year, tz))[1] <= now - timedelta(days=7))
@@ -75,14 +75,14 @@ def _ensure_scale(*, now: datetime, stores: dict[str, Store]) -> tuple[datetime,
     return existing.starts_at, existing.ends_at
 
 
-def _ensure_tiers() -> None:
+def ensure_tiers() -> None:
     for code, name, rank, threshold, factor, benefits in TIERS:
         Tier.objects.get_or_create(code=code, defaults={
             "name": name, "rank": rank, "threshold": Decimal(threshold),
             "earn_multiplier": Decimal(factor), "benefits": benefits})
 
 
-def _ensure_rewards(stores: dict[str, Store]) -> dict[str, Reward]:
+def ensure_rewards(stores: dict[str, Store]) -> dict[str, Reward]:
     """The catalogue, once: an existing reward (found by name) keeps its edits and stock."""
     found = {}
     for position, spec in enumerate(REWARDS):
@@ -97,7 +97,7 @@ def _ensure_rewards(stores: dict[str, Store]) -> dict[str, Reward]:
     return found
 
 
-def _ensure_logins(stores: dict[str, Store]) -> dict:
+def ensure_logins(stores: dict[str, Store]) -> dict:
     from allauth.account.models import EmailAddress
     from django.contrib.auth import get_user_model
 
