@@ -1,4 +1,4 @@
-"""The customer portal's forms: shape only; the rules live in accounts.services."""
+"""The customer portal's forms: shape only; the rules live in the services."""
 
 from django import forms
 from django.conf import settings

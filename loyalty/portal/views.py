@@ -32,7 +32,7 @@ from accounts.signals import REFERRER_SESSION_KEY
 from loyalty import selectors
 from loyalty.models import Member, PointsEntry, PointsLot, Programme, Purchase, Tier
 from loyalty.portal.forms import DeleteAccountForm, HistoryFilter, ProfileForm
-from loyalty.services import tiers
+from loyalty.services import privacy, tiers
 from loyalty.services.errors import DomainError
 
 logger = logging.getLogger("loyalty.portal")
@@ -185,7 +185,7 @@ def profile(request, member):
 def export(request, member):
     """GET: what the file holds. POST: the file, logged."""
     if request.method == "POST":
-        data = account_services.export_member_data(member=member)
+        data = privacy.export_member_data(member=member)
         logger.info("Member %s exported their data", member.pk)
         response = HttpResponse(json.dumps(data, cls=DjangoJSONEncoder, indent=2,
                                            ensure_ascii=False),
@@ -206,7 +206,7 @@ def delete_account(request, member):
         if not request.user.check_password(form.cleaned_data["password"]):
             form.add_error("password", _("This is not your password."))
         else:
-            account_services.erase_member(member=member, by=request.user)
+            privacy.erase_member(member=member, by=request.user)
             logout(request)
             messages.success(request, _("Your account is deleted. Goodbye, and thank you."))
             return redirect("home")

@@ -7,6 +7,7 @@ gets the event recorded with no points, and `limited` set.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -19,6 +20,8 @@ from loyalty.services.errors import EventConflict, UnknownEventType
 from loyalty.services.inputs import checked_occurred_at, content_fingerprint, identifier
 from loyalty.services.members import current_member
 from loyalty.services.recorded import Recorded
+
+logger = logging.getLogger(__name__)
 
 
 def period_start(period: str, at: datetime) -> datetime | None:
@@ -89,3 +92,14 @@ def _same_event(existing: ActionEvent, member, fingerprint: str) -> ActionEvent:
     if existing.member_id != member.pk or existing.fingerprint != fingerprint:
         raise EventConflict(fields={"event_id": existing.event_id})
     return existing
+
+
+def award_if_active(*, member, event_type: str, event_id: str,
+                    occurred_at: datetime | None = None, now: datetime | None = None) -> None:
+    """An action the programme raises itself (an account created, a friend's first
+    purchase): its points if a rule for it is active, nothing (logged) if none is."""
+    try:
+        record_action(member=member, event_type=event_type, event_id=event_id,
+                      occurred_at=occurred_at, now=now)
+    except UnknownEventType:
+        logger.info("No active %s rule: no points for %s", event_type, event_id)

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.services import credit_referral
 from loyalty.models import PointsEntry, Purchase, PurchaseItem, Refund, Store
 from loyalty.services import earning, ledger, tiers, webhooks
 from loyalty.services.errors import (
@@ -35,6 +34,7 @@ from loyalty.services.inputs import (
 )
 from loyalty.services.members import current_member
 from loyalty.services.recorded import Recorded
+from loyalty.services.referrals import credit_referral
 
 MAX_ITEMS = 500
 

@@ -11,16 +11,13 @@ from django.test import TestCase
 from django.urls import reverse
 
 from accounts.models import User
-from accounts.services import (
-    credit_referral,
-    erase_member,
-    export_member_data,
-    link_user_to_member,
-)
+from accounts.services import link_user_to_member
 from loyalty.models import ActionEvent, Card, ExternalId, Member, PointsEntry, Purchase
 from loyalty.services import members as member_services
 from loyalty.services.audit import audit_ledger
+from loyalty.services.privacy import erase_member, export_member_data
 from loyalty.services.purchases import record_purchase
+from loyalty.services.referrals import credit_referral
 from rewards.models import Reward
 from rewards.services import redeem_reward
 from tests.factories import ActionRuleFactory, StoreFactory, UserFactory, make_member
