@@ -30,6 +30,11 @@ BENCH_API_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# The Makefile is for development: settings start in DEBUG mode unless you say otherwise
+# (with DEBUG=0 they refuse to start without a real SECRET_KEY). Production runs the
+# units of deploy/, never make.
+export DEBUG ?= 1
+
 ifeq ($(strip $(DATABASE_URL)),)
 unexport DATABASE_URL
 endif
