@@ -335,9 +335,9 @@ LOYALTY_CLOCK_SKEW = timedelta(minutes=env.int("LOYALTY_CLOCK_SKEW_MINUTES", def
 # a running import may go without reporting progress before the sweeper runs it again.
 LOYALTY_IMPORT_MAX_BYTES = env.int("LOYALTY_IMPORT_MAX_MB", default=25) * 1024 * 1024
 LOYALTY_IMPORT_LEASE_MINUTES = env.int("LOYALTY_IMPORT_LEASE_MINUTES", default=30)
-# How long a webhook delivery handed to a worker is that worker's before the dispatcher
-# sends it again (a hand-over lost with the broker, a worker that died).
-LOYALTY_WEBHOOK_LEASE_SECONDS = env.int("LOYALTY_WEBHOOK_LEASE_SECONDS", default=120)
+# How long a row of the outbox (a webhook delivery) handed to a worker is that worker's
+# before the dispatcher sends it again (a hand-over lost with the broker, a dead worker).
+LOYALTY_OUTBOX_LEASE_SECONDS = env.int("LOYALTY_OUTBOX_LEASE_SECONDS", default=120)
 # Webhooks go to public addresses only (loyalty/services/netguard.py), unless this is on.
 LOYALTY_WEBHOOK_ALLOW_PRIVATE = env.bool("LOYALTY_WEBHOOK_ALLOW_PRIVATE", default=False)
 

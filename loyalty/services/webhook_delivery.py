@@ -11,26 +11,15 @@ Receivers check it with `verify_signature` (or its three lines in their own
 language) and refuse timestamps older than five minutes. Any 2xx is delivered;
 anything else (redirects included: they are not followed) is retried.
 
-The schedule is the database, not the broker (a durable outbox). A delivery
-still to send is due at its `next_attempt_at`. Whoever sends claims a batch
-first: `claim_due` takes due rows with `SELECT … FOR UPDATE SKIP LOCKED`, gives
-them a claim (a uuid) and pushes their due time a lease ahead, and hands the
-batch to a worker (`loyalty.tasks.send_webhooks`). The worker takes each row
-from the claim just before posting it (`attempt`, a compare-and-set on the
-claim), so a batch handed out twice, or redelivered by the broker, posts each
-delivery once. A worker that dies mid-batch, a hand-over lost with the broker,
-leave rows whose lease runs out: they are due again, and the dispatcher
-(`dispatch_due`, from beat every minute) sends them. A failed attempt sets the
-next due time by backoff (30 s, doubling, at most 6 hours) until
-MAX_FAILURES in a row, then the delivery is failed (an operator can retry it
-from the admin). No task waits in the broker for a retry, so its visibility
-timeout can be minutes; the only delivery that can be posted twice is the one
-in flight when its worker died.
-
-A delivery emitted by a request is claimed when it is written and handed over
-when the transaction commits, so it leaves at once without waiting for the
-dispatcher; deliveries written in bulk (nightly jobs) are due at once and the
-dispatcher is woken when they commit.
+The schedule is the database, not the broker: deliveries are a durable outbox
+(`loyalty.services.outbox`, which explains the claims and leases). A delivery
+emitted by a request is claimed when it is written and handed over when the
+transaction commits, so it leaves at once without waiting for the dispatcher;
+deliveries written in bulk (nightly jobs) are due at once and the dispatcher
+is woken when they commit. A failed attempt sets the next due time by backoff
+(30 s, doubling, at most 6 hours) until MAX_FAILURES in a row, then the
+delivery is failed (an operator can retry it from the admin). No task waits in
+the broker for a retry, so its visibility timeout can be minutes.
 """
 
 from __future__ import annotations
@@ -47,7 +36,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -55,7 +43,7 @@ from django.utils import timezone
 from loyalty.models import WebhookDelivery, WebhookEndpoint
 from loyalty.models.webhooks import new_webhook_secret
 from loyalty.services import netguard
-from loyalty.services.handoff import run_task
+from loyalty.services.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +52,11 @@ OPEN = (Status.PENDING, Status.RETRYING)
 TIMEOUT_SECONDS = 5
 SIGNATURE_TOLERANCE = 300
 USER_AGENT = "loyalty-webhooks/1"
-# How long a claimed delivery is its holder's before it is due again. Each attempt
-# renews it, so it only has to outlast one POST (TIMEOUT_SECONDS) and its record.
-LEASE = timedelta(seconds=max(settings.LOYALTY_WEBHOOK_LEASE_SECONDS, 2 * TIMEOUT_SECONDS))
-BATCH = 50  # deliveries per worker task
-CLAIM = 500  # deliveries claimed per transaction by the dispatcher (handed over BATCH at a time)
 # The first attempt and eight retries (30 s ... 64 min apart, about 2 hours in all).
 MAX_FAILURES = 9
-# One dispatcher run makes at most this many claims (beat runs it every minute).
-DISPATCH_BATCHES = 200
-# The tasks are looked up by name: the delivery code does not import the task module.
-SEND_TASK = "loyalty.tasks.send_webhooks"
-DISPATCH_TASK = "loyalty.tasks.dispatch_webhooks"
+OUTBOX = Outbox(model=WebhookDelivery, open_statuses=OPEN,
+                send_task="loyalty.tasks.send_webhooks",
+                dispatch_task="loyalty.tasks.dispatch_webhooks")
 
 
 # --- Signing ------------------------------------------------------------------------------
@@ -123,60 +104,20 @@ def rotate_secret(*, endpoint_id: int) -> str:
 
 
 def new_claim(*, now: datetime | None = None) -> tuple[uuid.UUID, datetime]:
-    """A claim for deliveries about to be written and handed over: (claim, due again at)."""
-    return uuid.uuid4(), (now or timezone.now()) + LEASE
-
-
-def hand_over(*, delivery_ids: list[int], claim: uuid.UUID) -> bool:
-    """Give claimed deliveries to workers, BATCH at a time. False if the broker refused."""
-    for start in range(0, len(delivery_ids), BATCH):
-        if not run_task(SEND_TASK, delivery_ids[start:start + BATCH], str(claim)):
-            return False
-    return True
+    return OUTBOX.new_claim(now=now)
 
 
 def hand_over_on_commit(*, delivery_ids: list[int], claim: uuid.UUID) -> None:
-    """Hand the deliveries over once the current transaction commits (never if it rolls back)."""
-    if delivery_ids:
-        ids = list(delivery_ids)
-        transaction.on_commit(lambda: hand_over(delivery_ids=ids, claim=claim))
+    OUTBOX.hand_over_on_commit(ids=delivery_ids, claim=claim)
 
 
 def wake_dispatcher_on_commit() -> None:
-    """Deliveries were written due now: send them without waiting for beat."""
-    transaction.on_commit(lambda: run_task(DISPATCH_TASK))
+    OUTBOX.wake_dispatcher_on_commit()
 
 
-def claim_due(*, limit: int = BATCH, now: datetime | None = None) -> tuple[list[int], uuid.UUID]:
-    """Claim up to `limit` due deliveries, oldest due first, skipping rows another
-    dispatcher holds. Returns their ids and the claim."""
-    now = now or timezone.now()
-    claim, lease = new_claim(now=now)
-    with transaction.atomic():
-        ids = list(WebhookDelivery.objects
-                   .filter(status__in=OPEN, next_attempt_at__lte=now)
-                   .order_by("next_attempt_at")
-                   .select_for_update(skip_locked=True)
-                   .values_list("pk", flat=True)[:limit])
-        if ids:
-            WebhookDelivery.objects.filter(pk__in=ids).update(claim=claim,
-                                                              next_attempt_at=lease)
-    return ids, claim
-
-
-def dispatch_due(*, now: datetime | None = None, batches: int = DISPATCH_BATCHES) -> int:
-    """Hand every due delivery to workers (at most `batches` claims of CLAIM a run).
-
-    Stops early when the broker refuses: what it claimed is due again after the
-    lease. Returns how many deliveries were handed over.
-    """
-    handed = 0
-    for _ in range(batches):
-        ids, claim = claim_due(now=now, limit=CLAIM)
-        if not ids or not hand_over(delivery_ids=ids, claim=claim):
-            break
-        handed += len(ids)
-    return handed
+def dispatch_due(*, now: datetime | None = None, claims: int | None = None) -> int:
+    """Hand every due delivery to workers (beat, every minute); how many were handed."""
+    return OUTBOX.dispatch_due(now=now, claims=claims)
 
 
 def requeue(*, delivery_ids: Iterable[int]) -> int:
@@ -250,10 +191,7 @@ def attempt(*, delivery_id: int, claim: uuid.UUID | str) -> str:
     delivered, retrying, failed or skipped.
     """
     now = timezone.now()
-    taken = (WebhookDelivery.objects
-             .filter(pk=delivery_id, claim=claim, status__in=OPEN)
-             .update(claim=None, next_attempt_at=now + LEASE))
-    if not taken:
+    if not OUTBOX.take(pk=delivery_id, claim=claim, now=now):
         return "skipped"
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
     if not delivery.endpoint.active:

@@ -52,7 +52,7 @@ def test_a_redis_restart_under_a_busy_worker_loses_nothing_and_repeats_nothing(
     count = 150
     with Receiver(delay=0.03) as receiver:
         deliveries = due_deliveries(count, receiver.url)
-        env = app_env(redis_url=private_redis.url, LOYALTY_WEBHOOK_LEASE_SECONDS=LEASE_SECONDS)
+        env = app_env(redis_url=private_redis.url, LOYALTY_OUTBOX_LEASE_SECONDS=LEASE_SECONDS)
         with Worker(env, tmp_path / "worker.log") as worker:
             # Tasks waiting for their countdown are held unacknowledged by the worker: what
             # made kombu's Redis transport crash the worker on a restart (AttributeError
@@ -79,7 +79,7 @@ def test_a_killed_worker_leaves_only_its_in_flight_deliveries_to_repeat(
     count, concurrency = 60, 2
     with Receiver(delay=0.2) as receiver:
         deliveries = due_deliveries(count, receiver.url)
-        env = app_env(redis_url=private_redis.url, LOYALTY_WEBHOOK_LEASE_SECONDS=LEASE_SECONDS)
+        env = app_env(redis_url=private_redis.url, LOYALTY_OUTBOX_LEASE_SECONDS=LEASE_SECONDS)
         first = Worker(env, tmp_path / "first.log", concurrency=concurrency).start()
         try:
             assert beat_tick(env) == count
@@ -103,7 +103,7 @@ def test_purchases_with_redis_stopped_have_their_webhooks_sent_once_when_it_retu
     with Receiver() as receiver:
         store = StoreFactory(code="paris")
         WebhookEndpoint.objects.create(store=store, url=receiver.url, events=["points.earned"])
-        env = app_env(redis_url=private_redis.url, LOYALTY_WEBHOOK_LEASE_SECONDS=LEASE_SECONDS)
+        env = app_env(redis_url=private_redis.url, LOYALTY_OUTBOX_LEASE_SECONDS=LEASE_SECONDS)
         private_redis.stop()
         # Purchases made while Redis is down (a web process): each one commits and its
         # hand-over to Celery fails; the till does not notice.

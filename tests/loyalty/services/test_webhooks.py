@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.models import Member, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from loyalty.services import ledger, tiers, webhook_delivery, webhooks
+from loyalty.services import ledger, outbox, tiers, webhook_delivery, webhooks
 from loyalty.services.actions import record_action
 from loyalty.services.purchases import record_purchase
 from loyalty.tasks import dispatch_webhooks, notify_expiring_points, send_webhooks
@@ -528,7 +528,7 @@ def test_a_broker_outage_never_reaches_the_purchase_and_loses_nothing(
     assert "Could not hand loyalty.tasks.send_webhooks" in caplog.text
     # Within its lease it is the lost hand-over's; then the dispatcher sends it, once.
     assert webhook_delivery.dispatch_due() == 0
-    later = timezone.now() + webhook_delivery.LEASE + timedelta(seconds=1)
+    later = timezone.now() + outbox.lease() + timedelta(seconds=1)
     assert webhook_delivery.dispatch_due(now=later) == 1
     assert webhook_delivery.dispatch_due(now=later) == 0
     delivery.refresh_from_db()
@@ -541,7 +541,7 @@ def test_a_lapsed_claim_cannot_send_what_the_dispatcher_took_back(receiver, stor
     [delivery] = webhooks.emit(event="points.earned", payload={}, store=store,
                                event_key="purchase:1")
     old_claim = str(delivery.claim)
-    later = timezone.now() + webhook_delivery.LEASE + timedelta(seconds=1)
+    later = timezone.now() + outbox.lease() + timedelta(seconds=1)
     with mock.patch.object(send_webhooks, "delay") as handed:
         assert webhook_delivery.dispatch_due(now=later) == 1
     [(ids, new_claim)] = [call.args for call in handed.call_args_list]
@@ -583,7 +583,7 @@ def test_the_dispatcher_stops_when_the_broker_refuses_and_loses_nothing(store, b
                                        event_key=f"purchase:{n}", body="{}", created_at=now,
                                        next_attempt_at=now)
     assert webhook_delivery.dispatch_due(now=now) == 0
-    later = now + webhook_delivery.LEASE + timedelta(seconds=1)
+    later = now + outbox.lease() + timedelta(seconds=1)
     assert WebhookDelivery.objects.filter(next_attempt_at__lte=later,
                                           status=Status.PENDING).count() == 3
 
