@@ -2,8 +2,11 @@
 
 import os
 
-# The suite runs with DEBUG off, where settings.py refuses the development key: a key of
-# its own (public too, but never a production one), also for the processes tests start.
+# The suite runs with DEBUG off, as production does, whatever the shell says (make's
+# development targets export DEBUG=1); with DEBUG off settings.py refuses the development
+# key: a key of its own (public too, but never a production one), also for the processes
+# tests start.
+os.environ["DEBUG"] = "0"
 os.environ.setdefault("SECRET_KEY",
                       "tests-only-9vQ2mXr7Lk3pZt8Wn4Hc6Jy1Bd5Fg0Sa-never-in-production")
 
