@@ -321,6 +321,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.notify_expiring_points",
         "schedule": crontab(hour=9, minute=30),
     },
+    # Members' messages: the journeys fire hourly; the outbox is swept every minute.
+    "run-journeys": {
+        "task": "loyalty.tasks.run_journeys",
+        "schedule": crontab(minute=5),
+    },
+    "dispatch-messages": {
+        "task": "loyalty.tasks.dispatch_messages",
+        "schedule": crontab(minute="*"),
+    },
     "requeue-stalled-imports": {
         "task": "loyalty.tasks.requeue_stalled_imports",
         "schedule": crontab(minute="*/5"),
@@ -338,6 +347,15 @@ LOYALTY_IMPORT_LEASE_MINUTES = env.int("LOYALTY_IMPORT_LEASE_MINUTES", default=3
 # How long a row of the outbox (a webhook delivery) handed to a worker is that worker's
 # before the dispatcher sends it again (a hand-over lost with the broker, a dead worker).
 LOYALTY_OUTBOX_LEASE_SECONDS = env.int("LOYALTY_OUTBOX_LEASE_SECONDS", default=120)
+# Messages to members. Links in them point at LOYALTY_SITE_URL. Marketing messages: at most
+# this many per member in 7 days and in a day, none in the quiet hours (local, start-end:
+# held until the end). SMS go through LOYALTY_SMS_BACKEND (a class with send(to=, text=)).
+LOYALTY_SITE_URL = env("LOYALTY_SITE_URL", default="http://127.0.0.1:8000")
+LOYALTY_MARKETING_PER_WEEK = env.int("LOYALTY_MARKETING_PER_WEEK", default=2)
+LOYALTY_MARKETING_PER_DAY = env.int("LOYALTY_MARKETING_PER_DAY", default=1)
+LOYALTY_QUIET_HOURS = tuple(env.list("LOYALTY_QUIET_HOURS", cast=int, default=[21, 8]))
+LOYALTY_SMS_BACKEND = env("LOYALTY_SMS_BACKEND",
+                          default="loyalty.services.messaging.channels.ConsoleSmsBackend")
 # Webhooks go to public addresses only (loyalty/services/netguard.py), unless this is on.
 LOYALTY_WEBHOOK_ALLOW_PRIVATE = env.bool("LOYALTY_WEBHOOK_ALLOW_PRIVATE", default=False)
 

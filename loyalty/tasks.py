@@ -103,6 +103,34 @@ def dispatch_webhooks() -> int:
     return webhook_delivery.dispatch_due()
 
 
+# --- Messages to members ----------------------------------------------------------------------
+
+
+@shared_task(**WEBHOOK_RETRY)
+def send_messages(message_ids: list[int], claim: str) -> dict[str, int]:
+    """Send a claimed batch of messages, each once, within consent and caps."""
+    from loyalty.services.messaging import delivery
+
+    return delivery.send_batch(message_ids=message_ids, claim=claim)
+
+
+@shared_task(**WEBHOOK_RETRY)
+def dispatch_messages() -> int:
+    """Every minute: hand due messages to workers (new, held until morning, to retry, or
+    lost with a broker or a worker)."""
+    from loyalty.services.messaging import delivery
+
+    return delivery.dispatch_due()
+
+
+@shared_task(acks_late=True)
+def run_journeys() -> dict[str, int]:
+    """Hourly: fire the active journeys; each occasion is queued once, however often."""
+    from loyalty.services.messaging import journeys
+
+    return journeys.run_journeys()
+
+
 @shared_task(acks_late=True)
 def notify_expiring_points() -> int:
     """Daily: tell subscribed endpoints about points expiring within 30 days, once each."""

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from loyalty.portal import card as portal_card
+from loyalty.portal import unsubscribe as portal_unsubscribe
 from loyalty.portal import views as portal
 
 urlpatterns = [
@@ -19,6 +20,7 @@ urlpatterns = [
     path("profile/export/", portal.export, name="profile-export"),
     path("profile/delete/", portal.delete_account, name="profile-delete"),
     path("join/<str:code>/", portal.join, name="join"),
+    path("unsubscribe/<str:token>/", portal_unsubscribe.unsubscribe, name="unsubscribe"),
     path("", portal.home, name="home"),
 ]
 

@@ -6,6 +6,7 @@ from loyalty.admin import (  # noqa: F401 (registers)
     insight,
     ledger,
     members,
+    messaging,
     purchases,
     scale,
     webhooks,

@@ -14,6 +14,7 @@ from .insight import (
 )
 from .ledger import PointsEntry, PointsLot
 from .members import ConsentChange, ExternalId, Member, MemberMerge
+from .messaging import Channel, Journey, Message, Purpose
 from .programme import Programme
 from .purchases import ActionEvent, Purchase, PurchaseItem, Refund
 from .scale import ActionRule, EarningRule, Multiplier
@@ -26,6 +27,7 @@ __all__ = [
     "ActionEvent", "ActionRule", "Card", "ClvFit", "ImportJob", "InsightRun",
     "InsightSnapshot", "MemberInsight", "Segment", "SegmentPeriod", "SegmentRule", "Stage",
     "StagePeriod", "ConsentChange", "EarningRule", "ExternalId",
+    "Channel", "Journey", "Message", "Purpose",
     "Member", "MemberMerge", "Multiplier", "PointsEntry", "PointsLot", "Programme",
     "Purchase", "PurchaseItem", "Refund", "Store", "Tier", "TierChange",
     "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",

@@ -26,6 +26,7 @@ class WebhookEvent(models.TextChoices):
     VOUCHER_ISSUED = "voucher.issued", _("Voucher issued")
     MEMBER_SEGMENT_CHANGED = "member.segment_changed", _("A member's segment changed")
     MEMBER_STAGE_CHANGED = "member.stage_changed", _("A member's lifecycle stage changed")
+    MESSAGE_REQUESTED = "message.requested", _("A message for the shop's own tool to send")
 
 
 class WebhookEndpoint(models.Model):

@@ -115,6 +115,12 @@ def _qualifying_values(*, member_ids: Sequence[int], now: datetime, programme: P
     return {row["member_id"]: Decimal(row["total"] or 0) for row in rows.order_by()}
 
 
+def qualifying_values(*, member_ids: Sequence[int], now: datetime) -> dict[int, Decimal]:
+    """`qualifying_value` of many members at `now`, in one aggregate (0 for those without)."""
+    found = _qualifying_values(member_ids=member_ids, now=now, programme=current_programme())
+    return {member_id: found.get(member_id, Decimal(0)) for member_id in member_ids}
+
+
 def _target_id(value: Decimal, tiers: list[Tier]) -> int | None:
     target = tier_for(value, tiers)
     return target.pk if target is not None else None

@@ -1,0 +1,39 @@
+"""Journeys (switched on and tuned by managers) and the log of messages sent."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.admin.base import ReadOnlyModelAdmin
+from loyalty.models import Journey, Message
+
+
+@admin.register(Journey)
+class JourneyAdmin(admin.ModelAdmin):
+    list_display = ("kind", "active", "channel", "purpose", "priority", "days")
+    list_editable = ("active",)
+    list_filter = ("active", "channel", "purpose")
+    fieldsets = (
+        (None, {"fields": ("kind", "active", "channel", "purpose", "priority", "days",
+                           "points_within")}),
+        (_("Text"), {"fields": ("subject", "body", "subject_fr", "body_fr"),
+                     "description": _("Leave empty to send the built-in text, translated.")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("kind",) if obj is not None else ()
+
+    def has_add_permission(self, request):
+        return False  # every journey exists (switched off until a manager turns it on)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "kind", "member", "channel", "purpose", "status", "reason",
+                    "sent_at")
+    list_filter = ("status", "reason", "kind", "channel", "purpose")
+    list_select_related = ("member",)
+    search_fields = ("=occasion", "=member__card_number", "member__email")
+    raw_id_fields = ("member", "journey")
