@@ -17,6 +17,7 @@ from loyalty.models import (
     ConsentChange,
     ExternalId,
     Member,
+    Message,
     PointsEntry,
     PointsLot,
     Purchase,
@@ -92,9 +93,11 @@ def export_member_data(*, member: Member) -> dict:
                       "expires_at": _dt(v.expires_at), "used_at": _dt(v.used_at)}
                      for v in Voucher.objects.filter(member=member).select_related("reward")
                      .order_by("issued_at", "pk")],
-        "messages": [],
-        "notes": {"messages": "The programme keeps no record of messages sent to members "
-                              "yet, so this list is empty."},
+        "messages": [{"kind": m.kind, "occasion": m.occasion, "channel": m.channel,
+                      "purpose": m.purpose, "status": m.status, "reason": m.reason,
+                      "context": m.context, "created_at": _dt(m.created_at),
+                      "sent_at": _dt(m.sent_at)}
+                     for m in Message.objects.filter(member=member).order_by("created_at", "pk")],
     }
 
 

@@ -9,10 +9,11 @@ from django.contrib.sessions.models import Session
 from django.core import mail
 from django.test import TestCase
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import link_user_to_member
-from loyalty.models import ActionEvent, Card, ExternalId, Member, PointsEntry, Purchase
+from loyalty.models import ActionEvent, Card, ExternalId, Member, Message, PointsEntry, Purchase
 from loyalty.services import members as member_services
 from loyalty.services.audit import audit_ledger
 from loyalty.services.privacy import erase_member, export_member_data
@@ -150,7 +151,13 @@ def test_the_export_holds_everything_listed(rules, scale, store):
     assert data["purchases"][0]["points_breakdown"]
     assert {line["kind"] for line in data["ledger"]} == {"earn", "redeem"}
     assert data["vouchers"][0]["reward"] == "Tea"
-    assert data["messages"] == []
+    Message.objects.create(member=member, kind="birthday", occasion=f"birthday:2026:{member.pk}",
+                           channel="email", purpose="marketing", context={"points": 50},
+                           created_at=timezone.now())
+    data = export_member_data(member=Member.objects.get(pk=member.pk))
+    [message] = data["messages"]
+    assert (message["kind"], message["status"], message["context"]) == (
+        "birthday", "queued", {"points": 50})
     assert data["actions"][0]["type"] == "account_created"
 
 
