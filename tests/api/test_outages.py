@@ -67,7 +67,7 @@ def test_the_throttle_counts_in_the_process_when_the_cache_raises(client_web, me
 
 def test_a_database_outage_in_an_api_view_is_503_service_unavailable(client_web, member,
                                                                     monkeypatch):
-    monkeypatch.setattr("loyalty.selectors.active_member", outage)
+    monkeypatch.setattr("loyalty.selectors.member_payload", outage)
     response = client_web.get(f"/api/v1/members/{member.pk}/")
     assert_error(response, 503, "service_unavailable")
     assert_retry_later(response)
@@ -115,7 +115,7 @@ def test_other_errors_are_still_500(client_web, member, monkeypatch):
     def bug(*args, **kwargs):
         raise ValueError("a bug")
 
-    monkeypatch.setattr("loyalty.selectors.active_member", bug)
+    monkeypatch.setattr("loyalty.selectors.member_payload", bug)
     client_web.raise_request_exception = False
     assert_error(client_web.get(f"/api/v1/members/{member.pk}/"), 500, "server_error")
 

@@ -107,7 +107,7 @@ def test_purchases_pages_and_the_till_go_on_while_redis_is_stopped(
         till.force_login(cashier)
         check(f"till page {phase}", till.get(reverse("staff:scan")))
         check(f"till lookup {phase}", till.post(reverse("staff:lookup"), {
-            "store": "paris", "code": member.card_number}, **HX))
+            "store": "paris", "code": customer.card_number}, **HX))
         check(f"till purchase {phase}", till.post(reverse("staff:purchase"), {
             "store": "paris", "member": customer.pk, "amount": "5.00",
             "order_id": f"till-{phase}", "receipt": ""}, **HX))
