@@ -282,3 +282,41 @@ def _fixed_zone(settings):
     timezone.activate(PARIS)
     yield
     timezone.deactivate()
+
+
+# --- Concurrent workers (PostgreSQL) ----------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_cannot_both_pass_a_members_daily_cap(member):
+    from tests.concurrency import run_at_once
+
+    consenting(member, "email")
+    found = journey()
+    # Written directly: queue() would wake the (eager) dispatcher on commit and send them.
+    messages = [Message.objects.create(
+        member=member, journey=found, kind=found.kind, occasion=f"race:{n}", channel="email",
+        purpose="marketing", created_at=NOON, next_attempt_at=NOON) for n in range(4)]
+    ids, claim = delivery.OUTBOX.claim_due(now=NOON, limit=10)
+    assert sorted(ids) == sorted(m.pk for m in messages)
+    with time_machine.travel(NOON, tick=False):
+        outcomes = run_at_once(4, lambda n: delivery.attempt(message_id=ids[n], claim=claim))
+    assert sorted(outcomes) == ["sent", "suppressed", "suppressed", "suppressed"]
+    assert Message.objects.filter(status=Status.SENT).count() == 1
+    assert set(Message.objects.filter(status=Status.SUPPRESSED)
+               .values_list("reason", flat=True)) == {Reason.CAPPED}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_never_claim_the_same_message(member):
+    from tests.concurrency import run_at_once
+
+    for n in range(300):
+        Message.objects.create(member=member, kind="welcome", occasion=f"bulk:{n}",
+                               channel="email", purpose="service", created_at=NOON,
+                               next_attempt_at=NOON)
+    claims = run_at_once(3, lambda n: delivery.OUTBOX.claim_due(now=NOON, limit=120)[0])
+    claimed = [pk for ids in claims for pk in ids]
+    assert len(claimed) == len(set(claimed)) == 300
