@@ -2,7 +2,7 @@ import csv
 import inspect
 import io
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -20,9 +20,11 @@ from loyalty.models import (
     ClvFit,
     EarningRule,
     InsightRun,
+    Journey,
     Member,
     MemberInsight,
     MemberMerge,
+    Message,
     Multiplier,
     PointsEntry,
     Programme,
@@ -41,6 +43,7 @@ from loyalty.services.demo import (
     seed_demo,
     shop_history,
 )
+from loyalty.services.demo.messages import SWITCHED_ON
 from rewards.models import Redemption, Reward, Voucher
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +55,7 @@ def counts() -> dict:
     return {model.__name__: model.objects.count() for model in (
         Store, Tier, EarningRule, Multiplier, ActionRule, Member, Purchase, Refund,
         ActionEvent, PointsEntry, TierChange, MemberMerge, User, StaffRole, EmailAddress,
-        Reward, Redemption, Voucher)}
+        Reward, Redemption, Voucher, Message)}
 
 
 @pytest.fixture
@@ -221,6 +224,18 @@ def test_the_history_depends_on_the_seed_alone():
 
     assert plan(7) == plan(7)
     assert plan(7) != plan(8)
+
+
+def test_the_journeys_fired_over_the_demos_last_weeks(seeded):
+    assert seeded["messages"] and sum(seeded["messages"].values()) == Message.objects.count()
+    statuses = dict(Message.objects.values_list("status").annotate(n=Count("id")))
+    assert statuses.get("sent", 0) > 0  # (the full demo also shows some held back, by reason)
+    reasons = set(Message.objects.filter(status="suppressed").values_list("reason", flat=True))
+    assert reasons <= set(Message.Reason.values) - {""}
+    assert not Message.objects.filter(status="queued", next_attempt_at__lte=timezone.now()
+                                      - timedelta(days=1)).exists()
+    assert set(Journey.objects.filter(active=True).values_list("kind", flat=True)) == set(
+        SWITCHED_ON)
 
 
 def test_running_it_again_adds_nothing(seeded):

@@ -9,6 +9,7 @@ from loyalty.services.demo import (
     DemoLedgerUnsound,
     seed_demo,
 )
+from loyalty.services.demo.messages import DAYS
 from loyalty.services.errors import DomainError
 
 
@@ -63,6 +64,7 @@ class Command(BaseCommand):
                 **summary, "tiers": tiers},
             *self._shop_history_lines(summary["shop_history"]),
             *self._insight_lines(summary["insight"]),
+            *self._message_lines(summary.get("messages")),
             _("Ledger audit: %(result)s") % {
                 "result": _("no violations") if summary["ledger_ok"] else _("%(n)d violations")
                 % {"n": len(summary["violations"])}},
@@ -85,6 +87,15 @@ class Command(BaseCommand):
             return []
         return [_("E-shop history imported (no points): %(purchases_added)d orders of "
                   "%(members_created)d past customers") % history]
+
+    @staticmethod
+    def _message_lines(fired: dict | None) -> list[str]:
+        if not fired:
+            return []
+        return [_("Messages: %(count)d fired by the journeys over the last %(days)d days "
+                  "(%(kinds)s)") % {"count": sum(fired.values()), "days": DAYS,
+                                    "kinds": ", ".join(f"{kind} {n}" for kind, n
+                                                       in sorted(fired.items()) if n)}]
 
     @staticmethod
     def _insight_lines(insight: dict | None) -> list[str]:

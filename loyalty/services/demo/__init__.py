@@ -61,6 +61,7 @@ from loyalty.services.demo.data import (
     ORDER_PREFIX,
 )
 from loyalty.services.demo.history import History
+from loyalty.services.demo.messages import replay_journeys
 from loyalty.services.demo.plan import Person, Plan
 from loyalty.services.demo.setup import (
     black_friday,
@@ -134,9 +135,10 @@ def seed_demo(*, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED,
         insight = None
         if created or not InsightRun.objects.exists():
             insight = run_insight(now=now, by=users["admin"])
+        messages = replay_journeys(now=now) if created else None
     return {**_counts(), "created": created, "seconds": round(time.monotonic() - started, 1),
             "insight": insight.summary if insight is not None else None,
-            "shop_history": shop_history,
+            "shop_history": shop_history, "messages": messages,
             "ledger_ok": report.ok, "violations": report.violations,
             "logins": [(_("customer"), CUSTOMER_EMAIL, DEMO_PASSWORD),
                        (_("cashier (%(store)s)") % {"store": "paris"}, CASHIER_EMAIL,
