@@ -7,6 +7,7 @@ from loyalty.admin import (  # noqa: F401 (registers)
     ledger,
     members,
     purchases,
+    reviews,
     scale,
     webhooks,
 )

@@ -16,6 +16,7 @@ from .ledger import PointsEntry, PointsLot
 from .members import ConsentChange, ExternalId, Member, MemberMerge
 from .programme import Programme
 from .purchases import ActionEvent, Purchase, PurchaseItem, Refund
+from .reviews import Review
 from .scale import ActionRule, EarningRule, Multiplier
 from .stores import Store
 from .tiers import Tier, TierChange
@@ -27,6 +28,6 @@ __all__ = [
     "InsightSnapshot", "MemberInsight", "Segment", "SegmentPeriod", "SegmentRule", "Stage",
     "StagePeriod", "ConsentChange", "EarningRule", "ExternalId",
     "Member", "MemberMerge", "Multiplier", "PointsEntry", "PointsLot", "Programme",
-    "Purchase", "PurchaseItem", "Refund", "Store", "Tier", "TierChange",
+    "Purchase", "PurchaseItem", "Refund", "Review", "Store", "Tier", "TierChange",
     "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
 ]
