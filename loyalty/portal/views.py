@@ -156,7 +156,9 @@ def review_purchase(request, member, purchase_id: int):
     if purchase is None:
         raise Http404
     review = getattr(purchase, "review", None)
-    form = ReviewForm(request.POST or None) if review is None else None
+    form = None
+    if review is None:
+        form = ReviewForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form is not None and form.is_valid():
         try:
             recorded = reviews.post_review(member=member, purchase_id=purchase.pk,
