@@ -68,3 +68,13 @@ def may_import(user) -> bool:
     """The import pages (purchase history, members from another programme): managers and
     programme admins, never cashiers."""
     return import_stores(user).exists()
+
+
+def review_stores(user) -> QuerySet:
+    """The open stores whose reviews this user may read and follow up: a manager's stores;
+    every store for programme admins. Never a cashier's."""
+    if not (user.is_authenticated and user.is_active):
+        from loyalty.models import Store
+
+        return Store.objects.none()
+    return stores_for(user, roles=[StaffRole.Role.MANAGER]).filter(active=True).order_by("name")

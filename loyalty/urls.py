@@ -16,6 +16,8 @@ urlpatterns = [
     path("card/", portal_card.card, name="card"),
     path("card/token.json", portal_card.card_token, name="card-token"),
     path("history/", portal.history, name="history"),
+    path("history/purchases/<int:purchase_id>/review/", portal.review_purchase,
+         name="review-purchase"),
     path("profile/", portal.profile, name="profile"),
     path("profile/export/", portal.export, name="profile-export"),
     path("profile/delete/", portal.delete_account, name="profile-delete"),

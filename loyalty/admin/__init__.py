@@ -8,6 +8,7 @@ from loyalty.admin import (  # noqa: F401 (registers)
     members,
     messaging,
     purchases,
+    reviews,
     scale,
     webhooks,
 )

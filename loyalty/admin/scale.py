@@ -130,6 +130,7 @@ class ProgrammeAdmin(admin.ModelAdmin):
                                   "max_points_per_purchase", "max_points_per_day")}),
         (_("Tiers"), {"fields": ("tier_basis", "tier_window_days",
                                  "actions_qualify_for_tiers")}),
+        (_("Reviews"), {"fields": ("review_follow_up_rating",)}),
         (_("Insight"), {
             "fields": ("point_value", "rfm_window_days", "new_customer_days",
                        "lapsed_after_days", "at_risk_gap_factor", "at_risk_p_alive"),

@@ -17,6 +17,7 @@ from .members import ConsentChange, ExternalId, Member, MemberMerge
 from .messaging import Channel, Journey, Message, Purpose
 from .programme import Programme
 from .purchases import ActionEvent, Purchase, PurchaseItem, Refund
+from .reviews import Review
 from .scale import ActionRule, EarningRule, Multiplier
 from .stores import Store
 from .tiers import Tier, TierChange
@@ -29,6 +30,6 @@ __all__ = [
     "StagePeriod", "ConsentChange", "EarningRule", "ExternalId",
     "Channel", "Journey", "Message", "Purpose",
     "Member", "MemberMerge", "Multiplier", "PointsEntry", "PointsLot", "Programme",
-    "Purchase", "PurchaseItem", "Refund", "Store", "Tier", "TierChange",
+    "Purchase", "PurchaseItem", "Refund", "Review", "Store", "Tier", "TierChange",
     "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
 ]

@@ -41,6 +41,11 @@ class Programme(models.Model):
     actions_qualify_for_tiers = models.BooleanField(
         _("action points count towards tiers"), default=False,
         help_text=_("If off, only points earned by purchases count towards tiers."))
+    review_follow_up_rating = models.PositiveSmallIntegerField(
+        _("reviews needing a follow-up: rating at most"), default=2,
+        validators=[MinValueValidator(0), MaxValueValidator(5)],
+        help_text=_("A review rated this or lower shows on the store manager's page as "
+                    "needing a follow-up. 0: none does."))
 
     # --- Insight: how customers are scored, staged and valued -------------------------
     point_value = models.DecimalField(

@@ -37,3 +37,23 @@ class DeleteAccountForm(forms.Form):
     confirm = forms.BooleanField(
         label=_("I understand: my account, my points and my vouchers will be gone for good."),
         required=True)
+
+
+RATING_CHOICES = [
+    (1, _("1 out of 5: very poor")),
+    (2, _("2 out of 5: poor")),
+    (3, _("3 out of 5: fair")),
+    (4, _("4 out of 5: good")),
+    (5, _("5 out of 5: excellent")),
+]
+
+
+class ReviewForm(forms.Form):
+    rating = forms.TypedChoiceField(label=_("Your rating"), choices=RATING_CHOICES, coerce=int,
+                                    widget=forms.RadioSelect,
+                                    error_messages={"required": _("Choose a rating.")})
+    comment = forms.CharField(label=_("Your comment (optional)"), required=False,
+                              max_length=2000,
+                              help_text=_("What went well, what could be better: at most "
+                                          "2,000 characters."),
+                              widget=forms.Textarea(attrs={"rows": 5, "maxlength": 2000}))

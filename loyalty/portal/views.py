@@ -20,7 +20,7 @@ from django.core import signing
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Min
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -31,9 +31,9 @@ from accounts import services as account_services
 from accounts.signals import REFERRER_SESSION_KEY
 from loyalty import selectors
 from loyalty.models import Member, PointsEntry, PointsLot, Programme, Purchase, Tier
-from loyalty.portal.forms import DeleteAccountForm, HistoryFilter, ProfileForm
-from loyalty.services import privacy, tiers
-from loyalty.services.errors import DomainError
+from loyalty.portal.forms import DeleteAccountForm, HistoryFilter, ProfileForm, ReviewForm
+from loyalty.services import privacy, reviews, tiers
+from loyalty.services.errors import DomainError, PurchaseRefunded, ReviewExists
 
 logger = logging.getLogger("loyalty.portal")
 
@@ -121,9 +121,13 @@ def describe_entry(entry: PointsEntry) -> dict:
         extras = [line["rule"] for line in breakdown[1:] if line.get("source") != "cap"]
         if extras:
             text = ", ".join([text, *extras])
-        return {"entry": entry, "text": text, "purchase": purchase, "breakdown": breakdown}
+        # select_related("purchase__review") fetched it: no query here.
+        review = getattr(purchase, "review", None)
+        return {"entry": entry, "text": text, "purchase": purchase, "breakdown": breakdown,
+                "review": review,
+                "may_review": review is None and not reviews.is_fully_refunded(purchase)}
     return {"entry": entry, "text": entry.reason or entry.get_kind_display(),
-            "purchase": None, "breakdown": []}
+            "purchase": None, "breakdown": [], "review": None, "may_review": False}
 
 
 @member_required
@@ -132,7 +136,8 @@ def history(request, member):
     form = HistoryFilter(request.GET or None)
     kind = form.cleaned_data["kind"] if form.is_valid() else ""
     entries = (PointsEntry.objects.filter(member=member)
-               .select_related("purchase__store").order_by("-created_at", "-id"))
+               .select_related("purchase__store", "purchase__review")
+               .order_by("-created_at", "-id"))
     if kind:
         entries = entries.filter(kind=kind)
     page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
@@ -140,6 +145,47 @@ def history(request, member):
         "member": member, "form": form, "kind": kind, "page": page,
         "rows": [describe_entry(entry) for entry in page],
     })
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def review_purchase(request, member, purchase_id: int):
+    """Rate one of the member's own purchases, once (404 for anyone else's)."""
+    purchase = (Purchase.objects.select_related("store", "review")
+                .filter(pk=purchase_id, member=member).first())
+    if purchase is None:
+        raise Http404
+    review = getattr(purchase, "review", None)
+    form = None
+    if review is None:
+        form = ReviewForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form is not None and form.is_valid():
+        try:
+            recorded = reviews.post_review(member=member, purchase_id=purchase.pk,
+                                           rating=form.cleaned_data["rating"],
+                                           comment=form.cleaned_data["comment"])
+        except ReviewExists:
+            messages.info(request, _("You have already rated this purchase."))
+            return redirect("history")
+        except PurchaseRefunded:
+            form.add_error(None, _("This purchase was refunded in full: it cannot be rated."))
+        except DomainError as error:
+            for field, message in (error.fields or {}).items():
+                form.add_error(field if field in form.fields else None, str(message))
+            if not error.fields:
+                form.add_error(None, error.message)
+        else:
+            event = recorded.obj.action_event
+            if event is not None and event.points_earned:
+                messages.success(request, _("Thank you for your review: %(points)s points "
+                                            "are on your card.") % {
+                    "points": event.points_earned})
+            else:
+                messages.success(request, _("Thank you for your review."))
+            return redirect("history")
+    return render(request, "portal/review.html", {
+        "member": member, "purchase": purchase, "review": review, "form": form,
+        "refunded": reviews.is_fully_refunded(purchase)})
 
 
 def _activate(response, language: str) -> None:

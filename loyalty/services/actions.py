@@ -95,11 +95,14 @@ def _same_event(existing: ActionEvent, member, fingerprint: str) -> ActionEvent:
 
 
 def award_if_active(*, member, event_type: str, event_id: str,
-                    occurred_at: datetime | None = None, now: datetime | None = None) -> None:
+                    occurred_at: datetime | None = None,
+                    now: datetime | None = None) -> ActionEvent | None:
     """An action the programme raises itself (an account created, a friend's first
-    purchase): its points if a rule for it is active, nothing (logged) if none is."""
+    purchase, a review): its points if a rule for it is active, nothing (logged) if none
+    is. Returns the event recorded (or recorded before, for a retry), else None."""
     try:
-        record_action(member=member, event_type=event_type, event_id=event_id,
-                      occurred_at=occurred_at, now=now)
+        return record_action(member=member, event_type=event_type, event_id=event_id,
+                             occurred_at=occurred_at, now=now).obj
     except UnknownEventType:
         logger.info("No active %s rule: no points for %s", event_type, event_id)
+        return None

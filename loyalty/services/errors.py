@@ -75,6 +75,16 @@ class MergeNotAllowed(Conflict):
     default_message = _("These members cannot be merged.")
 
 
+class ReviewExists(Conflict):
+    code = "review_exists"
+    default_message = _("This purchase was already reviewed.")
+
+
+class PurchaseRefunded(Invalid):
+    code = "purchase_refunded"
+    default_message = _("This purchase was refunded in full.")
+
+
 class UnknownEventType(DomainError):
     code = "unknown_event_type"
     default_message = _("Unknown event type.")

@@ -20,6 +20,7 @@ from loyalty.models import (
     Member,
     MemberMerge,
     Purchase,
+    Review,
     Store,
     Tier,
     TierChange,
@@ -191,6 +192,7 @@ def merge_members(*, survivor_id: int, duplicate_id: int, by=None, reason: str =
             "lots": transfer.lots,
             "purchases": Purchase.objects.filter(member=duplicate).update(member=survivor),
             "actions": ActionEvent.objects.filter(member=duplicate).update(member=survivor),
+            "reviews": Review.objects.filter(member=duplicate).update(member=survivor),
             "cards": Card.objects.filter(member=duplicate).update(member=survivor),
             "external_ids": ExternalId.objects.filter(member=duplicate).update(member=survivor),
             "referrals": Member.objects.filter(referred_by=duplicate).update(

@@ -21,9 +21,10 @@ from loyalty.models import (
     PointsEntry,
     PointsLot,
     Purchase,
+    Review,
 )
 from loyalty.services import cards as card_services
-from loyalty.services import ledger
+from loyalty.services import ledger, reviews
 from loyalty.services import members as member_services
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,11 @@ def export_member_data(*, member: Member) -> dict:
                      "points_earned": a.points_earned, "occurred_at": _dt(a.occurred_at)}
                     for a in ActionEvent.objects.filter(member=member).select_related("rule")
                     .order_by("occurred_at", "pk")],
+        "reviews": [{"store": r.store.code, "order_id": r.purchase.order_id,
+                     "rating": r.rating, "comment": r.comment,
+                     "created_at": _dt(r.created_at)}
+                    for r in Review.objects.filter(member=member)
+                    .select_related("store", "purchase").order_by("created_at", "pk")],
         "ledger": [{"kind": e.kind, "points": e.points, "balance_after": e.balance_after,
                     "reason": e.reason, "reference": e.reference,
                     "created_at": _dt(e.created_at)}
@@ -158,7 +164,8 @@ def erase_member(*, member: Member, by=None, now: datetime | None = None) -> Mem
     Names, email, phone and birth date are blanked; consents withdrawn (dated, through
     `set_consent`); cards blocked; external ids deleted; the login deactivated, its
     email replaced and its sessions ended; the member closed as "deleted". The ledger,
-    lots and purchases stay, without identity, for the books.
+    lots and purchases stay, without identity, for the books; reviews keep their rating
+    (the stores' figures) and lose their comment.
     """
     from rewards.models import Voucher
     from rewards.services import cancel_voucher
@@ -180,6 +187,9 @@ def erase_member(*, member: Member, by=None, now: datetime | None = None) -> Mem
             card_services.block_card(card_id=card_id)
         ExternalId.objects.filter(member=member).delete()
         _erase_merged_duplicates(member)
+        # The ratings stay for the stores' figures; the person's words (and the notes
+        # staff wrote about them) go. Reviews of merged duplicates moved here at the merge.
+        reviews.anonymise_reviews(member_ids=[member.pk])
         user = member.user
         member.refresh_from_db()
         member.email = member.phone = member.first_name = member.last_name = ""

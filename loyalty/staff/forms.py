@@ -82,3 +82,11 @@ class IssueCardForm(forms.Form):
             raise forms.ValidationError(
                 _("Give the customer's email or phone: it finds them, or enrols them."))
         return data
+
+
+class FollowUpForm(forms.Form):
+    store = forms.SlugField(max_length=32, widget=forms.HiddenInput)
+    note = forms.CharField(
+        label=_("Note (optional)"), max_length=2000, required=False,
+        help_text=_("What was done: a call, an apology, a gesture."),
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 2000}))

@@ -23,10 +23,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.roles import may_import, may_see_insight
+from accounts.roles import may_import, may_see_insight, review_stores
 from loyalty import selectors
 from loyalty.models import Card, Member, Programme, Store
-from loyalty.services import cards, members, purchases
+from loyalty.services import cards, members, purchases, reviews
 from loyalty.services.errors import DomainError, Invalid, NotFound, OrderConflict
 from loyalty.staff import forms
 from loyalty.staff.access import (
@@ -123,10 +123,14 @@ def _posted_store(request) -> Store | None:
 @staff_page
 @require_GET
 def dashboard(request):
+    show_insight = may_see_insight(request.user)
     return render(request, "staff/dashboard.html", {
         "stores": staff_stores(request.user), "store": acting_store(request),
-        "show_insight": may_see_insight(request.user),
-        "show_imports": may_import(request.user)})
+        "show_insight": show_insight,
+        "show_imports": may_import(request.user),
+        # Managers and admins: the low ratings of their stores waiting for a follow-up.
+        "reviews_to_follow_up": (reviews.count_to_follow_up(
+            stores=review_stores(request.user)) if show_insight else None)})
 
 
 @staff_page

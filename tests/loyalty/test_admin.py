@@ -25,7 +25,7 @@ from loyalty.models import (
     TierChange,
     WebhookEndpoint,
 )
-from loyalty.services import actions, ledger, purchases
+from loyalty.services import actions, ledger, purchases, reviews
 from loyalty.services import cards as card_services
 from loyalty.services import members as member_services
 from loyalty.services.apikeys import create_api_key
@@ -84,6 +84,9 @@ def programme_data(store, web_store, scale, member, superuser):
                             items=[{"sku": "SHOE-1", "quantity": 1, "unit_price": "20.00"}])
     actions.record_action(member=member, event_type="review_posted", event_id="ev-1",
                           store=store)
+    review = reviews.post_review(member=member, purchase_id=purchase.pk, rating=1,
+                                 comment="Too small").obj
+    reviews.follow_up_review(review_id=review.pk, by=superuser, note="Exchanged")
     ledger.adjust_points(member_id=member.pk, points=5, reason="Welcome", by=superuser)
     member_services.set_consent(member_id=member.pk, channel="email", granted=True,
                                 source="test")

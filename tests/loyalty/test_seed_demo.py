@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 
 from accounts.models import StaffRole, User
@@ -131,6 +131,12 @@ def test_the_history_is_realistic_and_the_ledger_is_sound(seeded):
     assert Member.objects.filter(email_marketing=True).exists()
     phones = Member.objects.exclude(phone="").values_list("phone", flat=True)
     assert phones and all(phone.startswith(("+336", "+447")) for phone in phones)
+    # Reviews, posted through the service: some earned the action's points, some are low.
+    from loyalty.models import Review
+
+    assert Review.objects.filter(action_event__points_earned__gt=0).exists()
+    assert Review.objects.filter(needs_follow_up=True).exists()
+    assert not Review.objects.exclude(store=F("purchase__store")).exists()
 
 
 def test_the_e_shop_history_is_imported_without_points(seeded):

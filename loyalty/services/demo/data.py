@@ -39,6 +39,19 @@ ACTION_RULES = [  # event type, name, points, limit, period
     ("birthday", "Birthday bonus", 150, 1, ActionRule.Period.YEAR),
 ]
 
+REVIEWS = [  # (rating, comment): customers' own words, so not translated
+    (5, "Friendly staff and quick service."),
+    (4, ""),
+    (5, ""),
+    (4, "Good quality, a little pricey."),
+    (3, "Fine, but the queue was long."),
+    (5, "Exactly what I was looking for."),
+    (2, "The size was wrong and nobody could help."),
+    (4, ""),
+    (1, "Parcel arrived damaged."),
+    (5, "Lovely shop."),
+]
+
 CATALOGUE = {  # category: [(sku, unit price)], with how often the category is bought
     "clothing": (40, [("CL-TSHIRT", "19.90"), ("CL-JEANS", "59.90"), ("CL-SWEATER", "49.90"),
                       ("CL-DRESS", "79.00"), ("CL-JACKET", "129.00"), ("CL-SOCKS3", "12.90")]),

@@ -5,15 +5,17 @@ Nothing writes points or ledger rows here except the services themselves.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.models import Card, Member, Purchase, Store
-from loyalty.services import actions, ledger, members, purchases, tiers
-from loyalty.services.demo.data import HISTORY_DAYS, ORDER_PREFIX, REWARDS
+from loyalty.services import actions, ledger, members, purchases, reviews, tiers
+from loyalty.services.demo.data import HISTORY_DAYS, ORDER_PREFIX, REVIEWS, REWARDS
 from loyalty.services.demo.plan import Person, Plan
+from loyalty.services.errors import MemberClosed, PurchaseRefunded
 from rewards import services as rewards
 from rewards.models import Reward, Voucher
 
@@ -76,9 +78,15 @@ class History:
                               store=self.stores[store] if store else None, occurred_at=at,
                               now=at)
 
-    def do_review(self, at, *, key, number) -> None:
-        self.do_action(at, key=key, event_type="review_posted", store="web",
-                       event_id=f"DEMO-REV-{number:05d}")
+    def do_review(self, at, *, key, purchase, number) -> None:
+        # The rating follows the review's number, not a new draw: the plan stays the same.
+        rating, comment = REVIEWS[number % len(REVIEWS)]
+        bought = Purchase.objects.get(store=self.stores[purchase["store"]],
+                                      order_id=self.order_id(purchase["number"]))
+        # Skipped if refunded in full, or if the person left the programme since.
+        with contextlib.suppress(PurchaseRefunded, MemberClosed):
+            reviews.post_review(member=self.members[key], purchase_id=bought.pk,
+                                rating=rating, comment=comment, now=at)
 
     def do_purchase(self, at, *, key, store, amount, items, number) -> None:
         purchases.record_purchase(store=self.stores[store], order_id=self.order_id(number),

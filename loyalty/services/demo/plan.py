@@ -269,7 +269,7 @@ class Plan:
             self.add(refund_at, "refund", purchase=purchase, amount=part, items=refund_items)
         review_at = at + timedelta(days=rng.randint(3, 14))
         if items and review_at < self.now and rng.random() < 0.12:
-            self.add(review_at, "review", key=person.key)
+            self.add(review_at, "review", key=person.key, purchase=purchase)
 
     @staticmethod
     def _total(items) -> Decimal:

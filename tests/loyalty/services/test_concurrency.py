@@ -109,3 +109,26 @@ def test_the_same_refund_from_twenty_threads_reverses_points_once(setup_scale):
     member.refresh_from_db()
     assert member.balance == 40
     assert audit_ledger().violations == []
+
+
+def test_the_same_review_from_ten_threads_is_posted_and_credited_once(setup_scale):
+    from loyalty.models import ActionEvent, Review
+    from loyalty.services import reviews
+    from tests.factories import ActionRuleFactory
+
+    ActionRuleFactory(event_type="review_posted", points=10)
+    member = make_member()
+    purchase = purchases.record_purchase(store=setup_scale, order_id="A1", amount="20.00",
+                                         member=member).obj
+
+    def post(i):
+        return reviews.post_review(member=member, purchase_id=purchase.pk, rating=2,
+                                   comment="Slow")
+
+    results = run_at_once(10, post)
+    assert all(isinstance(r, reviews.Recorded) for r in results), results
+    assert sum(r.created for r in results) == 1
+    assert Review.objects.count() == 1 and ActionEvent.objects.count() == 1
+    member.refresh_from_db()
+    assert member.balance == 20 + 10
+    assert audit_ledger().violations == []
