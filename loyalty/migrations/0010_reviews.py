@@ -14,7 +14,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('loyalty', '0008_entry_member_history'),
+        ('loyalty', '0009_messages'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
