@@ -13,7 +13,7 @@ from loyalty.services.messaging import delivery, journeys
 DAYS = 21
 SWITCHED_ON = (Journey.Kind.WELCOME, Journey.Kind.SECOND_PURCHASE, Journey.Kind.BIRTHDAY,
                Journey.Kind.POINTS_EXPIRING, Journey.Kind.TIER_REACHED,
-               Journey.Kind.REWARD_WITHIN_REACH, Journey.Kind.WIN_BACK)
+               Journey.Kind.REWARD_WITHIN_REACH, Journey.Kind.WIN_BACK, Journey.Kind.REVIEW_REQUEST)
 
 
 def replay_journeys(*, now: datetime) -> dict[str, int]:

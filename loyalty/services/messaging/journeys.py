@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, Min, OuterRef, Sum
+from django.db.models import Exists, F, Min, OuterRef, Sum
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
@@ -159,10 +159,25 @@ def win_back(journey: Journey, now: datetime) -> Iterator[Message]:
                        path=reverse("rewards:catalogue"))
 
 
+def review_request(journey: Journey, now: datetime) -> Iterator[Message]:
+    """`days` after a purchase not reviewed nor refunded in full: one per purchase, linking
+    to its review page."""
+    due = now - timedelta(days=journey.days)
+    purchases = (Purchase.objects
+                 .filter(occurred_at__gt=due - CATCH_UP, occurred_at__lte=due,
+                         member__status=ACTIVE, review__isnull=True,
+                         refunded_amount__lt=F("amount"))
+                 .values_list("pk", "member_id", "occurred_at"))
+    for pk, member_id, occurred_at in purchases:
+        yield _message(journey, member_id=member_id, occasion=str(pk), purchase_id=pk,
+                       date=timezone.localdate(occurred_at).isoformat(),
+                       path=reverse("review-purchase", args=[pk]))
+
+
 FINDERS = {Kind.WELCOME: welcome, Kind.SECOND_PURCHASE: second_purchase, Kind.BIRTHDAY: birthday,
            Kind.POINTS_EXPIRING: points_expiring, Kind.TIER_REACHED: tier_reached,
            Kind.TIER_AT_RISK: tier_at_risk, Kind.REWARD_WITHIN_REACH: reward_within_reach,
-           Kind.WIN_BACK: win_back}
+           Kind.WIN_BACK: win_back, Kind.REVIEW_REQUEST: review_request}
 
 
 def run_journeys(*, now: datetime | None = None) -> dict[str, int]:

@@ -156,6 +156,27 @@ def test_win_back_fires_on_entering_at_risk_or_lapsed(member):
     assert Message.objects.get().member == member
 
 
+def test_review_request_links_to_the_review_page_of_an_unreviewed_purchase(
+        store, scale, member):
+    from loyalty.services.reviews import post_review
+
+    switch_on(Kind.REVIEW_REQUEST, days=3)
+    bought = NOON - timedelta(days=3, hours=2)
+    for order in ("R1", "R2", "R3"):
+        record_purchase(store=store, order_id=order, amount="20.00", member=member,
+                        occurred_at=bought, now=bought)
+    reviewed, refunded, waiting = member.purchases.order_by("order_id")
+    post_review(member=member, purchase_id=reviewed.pk, rating=5, now=NOON)
+    from loyalty.services.purchases import record_refund
+
+    record_refund(purchase=refunded, refund_id="RF", amount="20.00", now=bought)
+    assert run() == {"review_request": 1}
+    message = Message.objects.get()
+    assert message.context["purchase_id"] == waiting.pk
+    assert message.context["path"] == f"/history/purchases/{waiting.pk}/review/"
+    assert run(NOON + timedelta(hours=5)) == {"review_request": 0}
+
+
 def test_finding_the_occasions_takes_the_same_queries_for_many_members(store, scale):
     switch_on(Kind.POINTS_EXPIRING, Kind.WIN_BACK, Kind.SECOND_PURCHASE, Kind.WELCOME,
               days=30)
