@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.staff import imports, insight, views
+from loyalty.staff import imports, insight, messages, views
 
 app_name = "staff"
 
@@ -21,6 +21,8 @@ urlpatterns = [
     path("insight/members/", insight.members, name="insight-members"),
     path("insight/members.csv", insight.members_csv, name="insight-members-csv"),
     path("insight/<slug:figure>.csv", insight.figure_csv, name="insight-csv"),
+    path("messages/", messages.messages_overview, name="messages"),
+    path("messages/<slug:kind>/", messages.journey_page, name="journey"),
     path("imports/", imports.imports, name="imports"),
     path("imports/<uuid:uuid>/", imports.import_job, name="import-job"),
     path("imports/<uuid:uuid>/progress/", imports.import_progress, name="import-progress"),

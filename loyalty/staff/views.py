@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.roles import may_import, may_see_insight
+from accounts.roles import may_import, may_manage_messages, may_see_insight
 from loyalty import selectors
 from loyalty.models import Card, Member, Programme, Store
 from loyalty.services import cards, members, purchases
@@ -126,7 +126,8 @@ def dashboard(request):
     return render(request, "staff/dashboard.html", {
         "stores": staff_stores(request.user), "store": acting_store(request),
         "show_insight": may_see_insight(request.user),
-        "show_imports": may_import(request.user)})
+        "show_imports": may_import(request.user),
+        "show_messages": may_manage_messages(request.user)})
 
 
 @staff_page
