@@ -54,6 +54,12 @@ def may_see_insight(user) -> bool:
         user=user, role__in=[StaffRole.Role.ADMIN, StaffRole.Role.MANAGER]).exists()
 
 
+def may_manage_messages(user) -> bool:
+    """The members' messages page and the journeys' settings and texts: programme admins
+    and store managers, never cashiers. Journeys belong to the programme, not to a store."""
+    return may_see_insight(user)
+
+
 def import_stores(user) -> QuerySet:
     """The open stores this user may import files for: a manager's stores; every store for
     programme admins. Never a cashier's."""

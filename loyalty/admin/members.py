@@ -31,6 +31,7 @@ from loyalty.models import (
     Member,
     MemberInsight,
     MemberMerge,
+    Message,
     PointsEntry,
     Purchase,
     SegmentPeriod,
@@ -104,6 +105,13 @@ class ConsentChangeInline(RecentTabularInline):
     readonly_fields = fields
     show_change_link = False
     verbose_name_plural = _("consent history (most recent)")
+
+
+class MessageInline(RecentTabularInline):
+    model = Message
+    fields = ("created_at", "kind", "channel", "purpose", "status", "reason", "sent_at")
+    readonly_fields = fields
+    verbose_name_plural = _("messages (most recent)")
 
 
 class SegmentPeriodInline(RecentTabularInline):
@@ -251,7 +259,7 @@ class MemberAdmin(MemberInsightAdminMixin, IntermediateActionMixin, admin.ModelA
     autocomplete_fields = ("user", "referred_by")
     actions = ("adjust_points", "merge_members", "reevaluate_tier")
     inlines = (CardInline, ExternalIdInline, TierChangeInline, PointsEntryInline,
-               ConsentChangeInline, SegmentPeriodInline, StagePeriodInline)
+               ConsentChangeInline, MessageInline, SegmentPeriodInline, StagePeriodInline)
     readonly_fields = ("card_number", "status", "merged_into", "balance", "pending",
                        "lifetime_earned", "tier", "history", "email_marketing",
                        "email_marketing_at", "sms_marketing", "sms_marketing_at", "created_at",

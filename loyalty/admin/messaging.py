@@ -1,6 +1,8 @@
 """Journeys (switched on and tuned by managers) and the log of messages sent."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.admin.base import ReadOnlyModelAdmin
@@ -9,7 +11,7 @@ from loyalty.models import Journey, Message
 
 @admin.register(Journey)
 class JourneyAdmin(admin.ModelAdmin):
-    list_display = ("kind", "active", "channel", "purpose", "priority", "days")
+    list_display = ("kind", "active", "channel", "purpose", "priority", "days", "staff_page")
     list_editable = ("active",)
     list_filter = ("active", "channel", "purpose")
     fieldsets = (
@@ -20,7 +22,17 @@ class JourneyAdmin(admin.ModelAdmin):
     )
 
     def get_readonly_fields(self, request, obj=None):
-        return ("kind",) if obj is not None else ()
+        return ("kind", "staff_page") if obj is not None else ("staff_page",)
+
+    def get_fieldsets(self, request, obj=None):
+        first, *rest = super().get_fieldsets(request, obj)
+        return ((first[0], {**first[1], "fields": (*first[1]["fields"], "staff_page")}), *rest)
+
+    @admin.display(description=_("preview and test"))
+    def staff_page(self, obj):
+        # The preview on a member and the test send live on the managers' page.
+        return format_html('<a href="{}">{}</a>', reverse("staff:journey", args=[obj.kind]),
+                           _("Preview on a member, send me a test"))
 
     def has_add_permission(self, request):
         return False  # every journey exists (switched off until a manager turns it on)

@@ -34,6 +34,7 @@ from loyalty.models import Member, PointsEntry, PointsLot, Programme, Purchase, 
 from loyalty.portal.forms import DeleteAccountForm, HistoryFilter, ProfileForm, ReviewForm
 from loyalty.services import privacy, reviews, tiers
 from loyalty.services.errors import DomainError, PurchaseRefunded, ReviewExists
+from loyalty.services.messaging.member_log import member_log
 
 logger = logging.getLogger("loyalty.portal")
 
@@ -223,7 +224,8 @@ def profile(request, member):
             "language": member.language or translation.get_language(),
             "email_marketing": member.email_marketing, "sms_marketing": member.sms_marketing})
     return render(request, "portal/profile.html", {
-        "member": member, "form": form, "referral_url": referral_url(request, member)})
+        "member": member, "form": form, "referral_url": referral_url(request, member),
+        "message_log": member_log(member=member)})
 
 
 @member_required

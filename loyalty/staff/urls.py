@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.staff import imports, insight, reviews, views
+from loyalty.staff import imports, insight, messages, reviews, views
 
 app_name = "staff"
 
@@ -23,6 +23,8 @@ urlpatterns = [
     path("insight/<slug:figure>.csv", insight.figure_csv, name="insight-csv"),
     path("reviews/", reviews.reviews_page_view, name="reviews"),
     path("reviews/<int:review_id>/follow-up/", reviews.follow_up, name="review-follow-up"),
+    path("messages/", messages.messages_overview, name="messages"),
+    path("messages/<slug:kind>/", messages.journey_page, name="journey"),
     path("imports/", imports.imports, name="imports"),
     path("imports/<uuid:uuid>/", imports.import_job, name="import-job"),
     path("imports/<uuid:uuid>/progress/", imports.import_progress, name="import-progress"),

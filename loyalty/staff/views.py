@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.roles import may_import, may_see_insight, review_stores
+from accounts.roles import may_import, may_manage_messages, may_see_insight, review_stores
 from loyalty import selectors
 from loyalty.models import Card, Member, Programme, Store
 from loyalty.services import cards, members, purchases, reviews
@@ -130,7 +130,8 @@ def dashboard(request):
         "show_imports": may_import(request.user),
         # Managers and admins: the low ratings of their stores waiting for a follow-up.
         "reviews_to_follow_up": (reviews.count_to_follow_up(
-            stores=review_stores(request.user)) if show_insight else None)})
+            stores=review_stores(request.user)) if show_insight else None),
+        "show_messages": may_manage_messages(request.user)})
 
 
 @staff_page

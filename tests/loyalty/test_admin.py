@@ -101,6 +101,13 @@ def programme_data(store, web_store, scale, member, superuser):
     run_insight(by=superuser)  # scores, segment and stage histories, snapshot, value fit
     import_jobs.create_job(kind="purchases", store=store, filename="history.csv",
                            content=b"customer_ref,order_id,occurred_at,amount\n", by=superuser)
+    from loyalty.models import Journey, Message
+    from loyalty.services.messaging import delivery
+
+    welcome = Journey.objects.get(kind="welcome")
+    delivery.queue([Message(member=member, journey=welcome, kind=welcome.kind,
+                            occasion=f"welcome:{member.pk}", channel=welcome.channel,
+                            purpose=welcome.purpose, context={})])
     return member
 
 
@@ -517,3 +524,18 @@ def test_a_cashier_cannot_reach_the_admin(client, store):
         response = client.get(path)
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_a_member_page_lists_their_latest_messages_with_status_and_reason(root_client, member):
+    from django.utils import timezone
+
+    from loyalty.models import Journey, Message
+
+    Message.objects.create(member=member, journey=Journey.objects.get(kind="birthday"),
+                           kind="birthday", occasion="birthday:admin:1", channel="sms",
+                           purpose="marketing", status="suppressed", reason="no_consent",
+                           created_at=timezone.now())
+    page = root_client.get(reverse("admin:loyalty_member_change", args=[member.pk]))
+    html = page.content.decode()
+    assert "messages (most recent)" in html.lower()
+    assert "No consent for this channel" in html
