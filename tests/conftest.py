@@ -28,6 +28,17 @@ def fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language: a page that switched to French (the
+    profile's language choice activates it in the thread) must not leak into the next."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
