@@ -709,18 +709,19 @@ def git_commit() -> str | None:
     return commit + ("+changes" if dirty.strip() else "")
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def run_benchmark(args, *, name: str, title: str, run) -> int:
+    """A benchmark's frame: a throwaway PostgreSQL database, the machine and commit
+    stated, `run(args)` timed, its results saved in bench/results/<name>-<time>.json."""
     self_contained_environment()
     server = args.database_url or os.environ.get("DATABASE_URL", "").strip() or DEFAULT_SERVER
     os.environ["DATABASE_URL"] = server
     started = time.perf_counter()
     commit = git_commit()  # at the start: other work may commit while the bench runs
-    with ThrowawayDatabase(keep=args.keep) as database:
+    with ThrowawayDatabase(keep=args.keep, name=getattr(args, "database_name", None)) as database:
         if database.pg is None:
-            raise SystemExit("bench: the insight benchmark needs PostgreSQL")
-        say(f"Insight benchmark: {', '.join(f'{n:,}' for n in args.sizes)} members, "
-            f"{args.per_member:g} purchases a member; {database.description}")
+            raise SystemExit(f"bench: the {title} benchmark needs PostgreSQL")
+        say(f"{title.capitalize()} benchmark: {', '.join(f'{n:,}' for n in args.sizes)} "
+            f"members, {args.per_member:g} purchases a member; {database.description}")
         say(f"  commit {commit}; Python {platform.python_version()}, {os.cpu_count()} "
             f"CPUs; load average {os.getloadavg()[0]:.1f} (the machine's other work shows in it)")
         results = run(args)
@@ -731,10 +732,14 @@ def main(argv=None) -> int:
     if not args.no_save:
         out = ROOT / "bench" / "results"
         out.mkdir(parents=True, exist_ok=True)
-        path = out / f"insight-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
         path.write_text(json.dumps(results, indent=2, default=str) + "\n")
         say(f"Saved {path.relative_to(ROOT)}")
     return 0
+
+
+def main(argv=None) -> int:
+    return run_benchmark(parse_args(argv), name="insight", title="insight", run=run)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import sys
 import time
 from datetime import datetime, timedelta
@@ -59,15 +58,15 @@ from bench.insight import (  # noqa: E402
     STORES,
     WithoutIndexes,
     current_memory_mb,
-    git_commit,
     parse_sizes,
     peak_memory_mb,
     reset_peak_memory,
+    run_benchmark,
     sql,
     sql_value,
     vacuum,
 )
-from bench.scale import ThrowawayDatabase, say, self_contained_environment  # noqa: E402
+from bench.scale import say  # noqa: E402
 
 TARGET_RATIO = 2.0
 TABLES = ("loyalty_member", "loyalty_purchase", "loyalty_pointsentry", "loyalty_pointslot")
@@ -687,31 +686,7 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    self_contained_environment()
-    server = args.database_url or os.environ.get("DATABASE_URL", "").strip() or DEFAULT_SERVER
-    os.environ["DATABASE_URL"] = server
-    started = time.perf_counter()
-    commit = git_commit()
-    with ThrowawayDatabase(keep=args.keep, name=args.database_name) as database:
-        if database.pg is None:
-            raise SystemExit("bench: the nightly jobs benchmark needs PostgreSQL")
-        say(f"Nightly jobs benchmark: {', '.join(f'{n:,}' for n in args.sizes)} members, "
-            f"{args.per_member:g} purchases a member; {database.description}")
-        say(f"  commit {commit}; Python {platform.python_version()}, {os.cpu_count()} CPUs; "
-            f"load average {os.getloadavg()[0]:.1f}")
-        results = run(args)
-    results["total_seconds"] = round(time.perf_counter() - started, 1)
-    results["python"] = platform.python_version()
-    results["commit"] = commit
-    say(f"\nTotal: {results['total_seconds']:.0f} s")
-    if not args.no_save:
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"nightly-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        say(f"Saved {path.relative_to(ROOT)}")
-    return 0
+    return run_benchmark(parse_args(argv), name="nightly", title="nightly jobs", run=run)
 
 
 if __name__ == "__main__":
