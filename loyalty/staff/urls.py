@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.staff import imports, insight, views
+from loyalty.staff import campaigns, imports, insight, views
 
 app_name = "staff"
 
@@ -21,6 +21,11 @@ urlpatterns = [
     path("insight/members/", insight.members, name="insight-members"),
     path("insight/members.csv", insight.members_csv, name="insight-members-csv"),
     path("insight/<slug:figure>.csv", insight.figure_csv, name="insight-csv"),
+    path("campaigns/", campaigns.campaign_list, name="campaigns"),
+    path("campaigns/new/", campaigns.campaign_form, name="campaign-new"),
+    path("campaigns/<int:pk>/", campaigns.campaign_detail, name="campaign"),
+    path("campaigns/<int:pk>/edit/", campaigns.campaign_form, name="campaign-edit"),
+    path("campaigns/<int:pk>/<slug:action>/", campaigns.campaign_action, name="campaign-action"),
     path("imports/", imports.imports, name="imports"),
     path("imports/<uuid:uuid>/", imports.import_job, name="import-job"),
     path("imports/<uuid:uuid>/progress/", imports.import_progress, name="import-progress"),
