@@ -146,9 +146,9 @@ def verdict(results: campaigns.Results, currency: str) -> list[str]:
     rate, spend = results.rate, results.spend
     values = {"low": percent(rate.low), "high": percent(rate.high)}
     if rate.distinguishable:
-        sentences.append((_("The campaign changed the purchase rate: with 95 % confidence, by "
+        sentences.append((_("The campaign raised the purchase rate: with 95 %% confidence, by "
                             "between %(low)s and %(high)s percentage points.") if rate.low > 0
-                          else _("The campaign lowered the purchase rate: with 95 % confidence, "
+                          else _("The campaign lowered the purchase rate: with 95 %% confidence, "
                                  "by between %(low)s and %(high)s percentage points."))
                          % values)
     else:
@@ -157,7 +157,7 @@ def verdict(results: campaigns.Results, currency: str) -> list[str]:
                            "plausible, chance alone included.") % values)
     values = {"low": money(spend.low, currency), "high": money(spend.high, currency)}
     if spend.distinguishable:
-        sentences.append(_("Spend per member differs from the holdout's: with 95 % confidence, "
+        sentences.append(_("Spend per member differs from the holdout's: with 95 %% confidence, "
                            "by between %(low)s and %(high)s.") % values)
     else:
         sentences.append(_("The difference in spend per member is not distinguishable from "
