@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import StaffRole, User
 from loyalty.models import (
+    Campaign,
     Card,
     ExternalId,
     IdempotencyRecord,
@@ -25,7 +26,7 @@ from loyalty.models import (
     TierChange,
     WebhookEndpoint,
 )
-from loyalty.services import actions, ledger, purchases
+from loyalty.services import actions, campaigns, ledger, purchases
 from loyalty.services import cards as card_services
 from loyalty.services import members as member_services
 from loyalty.services.apikeys import create_api_key
@@ -98,6 +99,9 @@ def programme_data(store, web_store, scale, member, superuser):
     run_insight(by=superuser)  # scores, segment and stage histories, snapshot, value fit
     import_jobs.create_job(kind="purchases", store=store, filename="history.csv",
                            content=b"customer_ref,order_id,occurred_at,amount\n", by=superuser)
+    campaign = Campaign.objects.create(name="Win-back", subject="Hi", body="Back?",
+                                       status=Campaign.Status.SENDING, holdout_percent=0)
+    campaigns.send_campaign(campaign_id=campaign.pk)  # a campaign member and its message
     return member
 
 
