@@ -332,6 +332,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.dispatch_messages",
         "schedule": crontab(minute="*"),
     },
+    # Campaigns scheduled for now or earlier (each sent once, however often this runs).
+    "send-due-campaigns": {
+        "task": "loyalty.tasks.send_due_campaigns",
+        "schedule": crontab(minute="*/5"),
+    },
     "requeue-stalled-imports": {
         "task": "loyalty.tasks.requeue_stalled_imports",
         "schedule": crontab(minute="*/5"),

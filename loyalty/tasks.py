@@ -166,3 +166,23 @@ def requeue_stalled_imports() -> int:
     from loyalty.services.imports import jobs
 
     return jobs.requeue_stalled()
+
+
+# --- Campaigns ---------------------------------------------------------------------------------
+
+
+@shared_task(**WEBHOOK_RETRY)
+def send_campaign(campaign_id: int) -> int:
+    """Send one campaign marked for sending; a campaign sent already sends nothing."""
+    from loyalty.services import campaigns
+
+    return campaigns.send_campaign(campaign_id=campaign_id)
+
+
+@shared_task(acks_late=True)
+def send_due_campaigns() -> int:
+    """Every few minutes: send the scheduled campaigns whose time has come (and any marked
+    for sending whose task a broker lost)."""
+    from loyalty.services import campaigns
+
+    return campaigns.send_due()

@@ -2,6 +2,7 @@
 
 from loyalty.admin import (  # noqa: F401 (registers)
     api,
+    campaigns,
     imports,
     insight,
     ledger,

@@ -1,4 +1,5 @@
 from .api import ApiKey, IdempotencyRecord
+from .campaigns import Campaign, CampaignMember
 from .cards import Card
 from .imports import ImportJob
 from .insight import (
@@ -25,7 +26,8 @@ from .webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "ApiKey", "IdempotencyRecord",
-    "ActionEvent", "ActionRule", "Card", "ClvFit", "ImportJob", "InsightRun",
+    "ActionEvent", "ActionRule", "Campaign", "CampaignMember", "Card", "ClvFit", "ImportJob",
+    "InsightRun",
     "InsightSnapshot", "MemberInsight", "Segment", "SegmentPeriod", "SegmentRule", "Stage",
     "StagePeriod", "ConsentChange", "EarningRule", "ExternalId",
     "Channel", "Journey", "Message", "Purpose",

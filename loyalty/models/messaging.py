@@ -77,6 +77,11 @@ class Journey(models.Model):
         return str(self.get_kind_display())
 
 
+# A message is a journey's firing or one campaign's (`Message.campaign`).
+CAMPAIGN_KIND = "campaign"
+MESSAGE_KINDS = [*Journey.Kind.choices, (CAMPAIGN_KIND, _("Campaign"))]
+
+
 class Message(models.Model):
     """One message to one member for one occasion: an outbox row, sent at most once."""
 
@@ -100,7 +105,11 @@ class Message(models.Model):
                                related_name="messages", verbose_name=_("member"))
     journey = models.ForeignKey(Journey, on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="messages", verbose_name=_("journey"))
-    kind = models.CharField(_("kind"), max_length=32, choices=Journey.Kind.choices)
+    # PROTECT: a campaign's text is the message's; a sent campaign stays on record.
+    campaign = models.ForeignKey("loyalty.Campaign", on_delete=models.PROTECT, null=True,
+                                 blank=True, related_name="messages",
+                                 verbose_name=_("campaign"))
+    kind = models.CharField(_("kind"), max_length=32, choices=MESSAGE_KINDS)
     occasion = models.CharField(
         _("occasion"), max_length=120, unique=True,
         help_text=_("What it is for, e.g. birthday:2027:42: a member gets each occasion once."))

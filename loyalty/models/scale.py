@@ -104,6 +104,10 @@ class Multiplier(ScaleRuleBase):
         help_text=_("2.00 doubles the points of what it matches."))
     tier = models.ForeignKey("loyalty.Tier", on_delete=models.CASCADE, null=True, blank=True,
                              related_name="+", verbose_name=_("only for tier"))
+    # A campaign's offer: only the members of its sent group earn it (never the holdout).
+    campaign = models.ForeignKey("loyalty.Campaign", on_delete=models.CASCADE, null=True,
+                                 blank=True, related_name="multipliers",
+                                 verbose_name=_("only for the sent group of campaign"))
 
     class Meta(ScaleRuleBase.Meta):
         verbose_name = _("multiplier")

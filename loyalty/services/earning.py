@@ -84,6 +84,19 @@ def lines_for(*, amount: Decimal, items) -> list[Line]:
     return lines
 
 
+def campaign_offers_for(*, scale: Scale, member) -> frozenset[int]:
+    """The campaigns with an offer in the scale whose sent group the member is in: no query
+    unless a campaign's multiplier is active."""
+    offered = {m.campaign_id for m in scale.multipliers if m.campaign_id is not None}
+    if not offered:
+        return frozenset()
+    from loyalty.models import CampaignMember
+
+    return frozenset(CampaignMember.objects.filter(
+        member=member, campaign_id__in=offered, group=CampaignMember.Group.SENT)
+        .values_list("campaign_id", flat=True))
+
+
 def earned_today(*, member, occurred_at: datetime) -> int:
     day = timezone.localtime(occurred_at).replace(hour=0, minute=0, second=0, microsecond=0)
     total = (Purchase.objects.filter(member=member, occurred_at__gte=day,
@@ -93,7 +106,10 @@ def earned_today(*, member, occurred_at: datetime) -> int:
 
 
 def evaluate_purchase(*, scale: Scale, store, occurred_at: datetime, amount: Decimal,
-                      items=(), tier=None, earned_today: int = 0) -> Evaluation:
+                      items=(), tier=None, earned_today: int = 0,
+                      campaign_ids: frozenset[int] = frozenset()) -> Evaluation:
+    """`campaign_ids`: the campaigns whose sent group the member is in (their offers'
+    multipliers apply to them alone, see `campaign_offers_for`)."""
     lines = lines_for(amount=amount, items=items)
     rules = [rule for rule in scale.rules
              if rule.matches_purchase(store=store, occurred_at=occurred_at)
@@ -128,7 +144,8 @@ def evaluate_purchase(*, scale: Scale, store, occurred_at: datetime, amount: Dec
 
     multipliers = [m for m in scale.multipliers
                    if m.matches_purchase(store=store, occurred_at=occurred_at)
-                   and (m.tier_id is None or (tier is not None and m.tier_id == tier.pk))]
+                   and (m.tier_id is None or (tier is not None and m.tier_id == tier.pk))
+                   and (m.campaign_id is None or m.campaign_id in campaign_ids)]
     bonus: OrderedDict[Multiplier, Decimal] = OrderedDict()
     for line, base in zip(lines, line_base, strict=True):
         if base <= 0:

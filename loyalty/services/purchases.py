@@ -91,7 +91,8 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
                      if programme.max_points_per_day is not None else 0)
             evaluation = earning.evaluate_purchase(
                 scale=scale, store=store, occurred_at=occurred_at, amount=amount, items=items,
-                tier=locked.tier, earned_today=today)
+                tier=locked.tier, earned_today=today,
+                campaign_ids=earning.campaign_offers_for(scale=scale, member=locked))
             entry = None
             if evaluation.points > 0:
                 entry = ledger.apply_credit(

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.staff import imports, insight, messages, reviews, views
+from loyalty.staff import campaigns, imports, insight, messages, reviews, views
 
 app_name = "staff"
 
@@ -25,6 +25,11 @@ urlpatterns = [
     path("reviews/<int:review_id>/follow-up/", reviews.follow_up, name="review-follow-up"),
     path("messages/", messages.messages_overview, name="messages"),
     path("messages/<slug:kind>/", messages.journey_page, name="journey"),
+    path("campaigns/", campaigns.campaign_list, name="campaigns"),
+    path("campaigns/new/", campaigns.campaign_form, name="campaign-new"),
+    path("campaigns/<int:pk>/", campaigns.campaign_detail, name="campaign"),
+    path("campaigns/<int:pk>/edit/", campaigns.campaign_form, name="campaign-edit"),
+    path("campaigns/<int:pk>/<slug:action>/", campaigns.campaign_action, name="campaign-action"),
     path("imports/", imports.imports, name="imports"),
     path("imports/<uuid:uuid>/", imports.import_job, name="import-job"),
     path("imports/<uuid:uuid>/progress/", imports.import_progress, name="import-progress"),

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import StaffRole, User
 from loyalty.models import (
+    Campaign,
     Card,
     ExternalId,
     IdempotencyRecord,
@@ -25,7 +26,7 @@ from loyalty.models import (
     TierChange,
     WebhookEndpoint,
 )
-from loyalty.services import actions, ledger, purchases, reviews
+from loyalty.services import actions, campaigns, ledger, purchases, reviews
 from loyalty.services import cards as card_services
 from loyalty.services import members as member_services
 from loyalty.services.apikeys import create_api_key
@@ -108,6 +109,9 @@ def programme_data(store, web_store, scale, member, superuser):
     delivery.queue([Message(member=member, journey=welcome, kind=welcome.kind,
                             occasion=f"welcome:{member.pk}", channel=welcome.channel,
                             purpose=welcome.purpose, context={})])
+    campaign = Campaign.objects.create(name="Win-back", subject="Hi", body="Back?",
+                                       status=Campaign.Status.SENDING, holdout_percent=0)
+    campaigns.send_campaign(campaign_id=campaign.pk)  # a campaign member and its message
     return member
 
 

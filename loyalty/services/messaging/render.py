@@ -1,8 +1,8 @@
 """What a message says: rendered when it is sent, in the member's language.
 
 A message stores its context (numbers, dates, ids), never sentences. Its
-text is the journey's own (typed by staff, in English and French) or the
-built-in one (translated like the rest of the site), with a few variables
+text is the journey's own or the campaign's (typed by staff, in English and
+French) or the built-in one (translated like the rest of the site), with a few variables
 filled in. Staff-typed text is not a Django template: `{{ name }}` is the
 only thing it can write, and only the names of VARIABLES are filled (anything
 else renders empty), so a template cannot reach settings, other members or
@@ -119,8 +119,10 @@ def render(message: Message, member: Member) -> Rendered:
     """The message's subject and text in the member's language."""
     language = member_language(member)
     with translation.override(language):
-        subject, text = built_in(message.kind)
-        journey = message.journey
+        campaign = message.campaign if message.campaign_id is not None else None
+        subject, text = ("", "") if campaign is not None else built_in(message.kind)
+        # A journey's text, or a campaign's (typed by staff, always given in English).
+        journey = campaign or message.journey
         if journey is not None:
             typed_subject = (journey.subject_fr if language == "fr" else "") or journey.subject
             typed_text = (journey.body_fr if language == "fr" else "") or journey.body
