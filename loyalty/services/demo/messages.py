@@ -18,23 +18,28 @@ SWITCHED_ON = (Journey.Kind.WELCOME, Journey.Kind.SECOND_PURCHASE, Journey.Kind.
 
 def replay_journeys(*, now: datetime) -> dict[str, int]:
     """Switch the demo's journeys on and fire them as beat would have, at 10:00 each of the
-    last DAYS days, sending what is due at once. The emails of the past are not printed
-    (the console backend would flood `make run`'s start): only new ones will be. Runs
-    once: a programme that already has messages is left alone."""
+    last DAYS days, sending what is due at once, then once more now. The emails of the
+    past are not printed (the console backend would flood `make run`'s start); today's
+    are, as a live run would. Runs once: a programme that already has messages is left
+    alone."""
     Journey.objects.filter(kind__in=SWITCHED_ON).update(active=True)
     if Message.objects.exists():
         return {}
     fired: dict[str, int] = {}
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
         for back in range(DAYS, 0, -1):
-            at = (now - timedelta(days=back)).replace(hour=10, minute=0, second=0,
-                                                        microsecond=0)
-            for kind, count in journeys.run_journeys(now=at).items():
-                fired[kind] = fired.get(kind, 0) + count
-            while True:
-                ids, claim = delivery.OUTBOX.claim_due(now=at, limit=500)
-                if not ids:
-                    break
-                for message_id in ids:
-                    delivery.attempt(message_id=message_id, claim=claim, now=at)
+            _fire(fired, at=(now - timedelta(days=back)).replace(hour=10, minute=0, second=0,
+                                                                 microsecond=0))
+    _fire(fired, at=now)
     return fired
+
+
+def _fire(fired: dict[str, int], *, at: datetime) -> None:
+    for kind, count in journeys.run_journeys(now=at).items():
+        fired[kind] = fired.get(kind, 0) + count
+    while True:
+        ids, claim = delivery.OUTBOX.claim_due(now=at, limit=500)
+        if not ids:
+            return
+        for message_id in ids:
+            delivery.attempt(message_id=message_id, claim=claim, now=at)
