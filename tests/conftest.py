@@ -1,3 +1,5 @@
+from importlib import import_module
+
 import pytest
 from django.db import connection
 
@@ -26,6 +28,23 @@ def fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def migration_data(request):
+    """What the migrations write (every journey, switched off) is there for each database
+    test, even after a transactional test flushed the tables."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None:
+        request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction")
+                                else "db")
+        from django.apps import apps
+
+        from loyalty.models import Journey
+
+        if not Journey.objects.exists():
+            import_module("loyalty.migrations.0009_messages").create_journeys(apps, None)
+    yield
 
 
 @pytest.fixture(autouse=True)

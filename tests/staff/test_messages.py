@@ -79,7 +79,7 @@ def test_the_table_shows_each_journey_with_its_figures_and_reasons(manager_clien
     assert "Marketing" in row and "Off" in row
     assert BIRTHDAY in html
     assert len(re.findall(r'<tr id="journey-', html)) == len(Journey.Kind)
-    assert "Campaigns" in html and "/staff/campaigns/" not in html  # no such page yet
+    assert "Campaigns" in html and "/staff/campaigns/" in html
     assert "style=" not in html and "<script>" not in html
 
 
