@@ -20,6 +20,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
+from kombu import pools as kombu_pools
 
 from accounts.models import StaffRole
 from loyalty import health, redis_cache
@@ -45,6 +46,10 @@ def celery_broker(url):
             celery_app._pool.force_close_all()
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
+        # kombu keeps producer pools per broker URL in a registry of its own: drop them
+        # too, or the next test acquires from the pool closed here ("Acquire on closed
+        # pool": even an eager task takes a producer).
+        kombu_pools.reset()
 
     reset_pools()
     conf.broker_url, conf.task_always_eager = url, False
