@@ -111,18 +111,3 @@ def test_the_insight_runs_nightly_after_the_tiers_are_reevaluated():
 
     assert minutes("loyalty.tasks.compute_insight") == 3 * 60 + 40
     assert minutes("loyalty.tasks.compute_insight") > minutes("loyalty.tasks.reevaluate_tiers")
-
-
-def test_a_thread_of_its_own_hands_tasks_to_the_project_app():
-    """A request served in another thread (gunicorn's gthread, the test server) must not
-    get Celery's unconfigured fallback app."""
-    import threading
-
-    from celery import current_app
-
-    seen = []
-    thread = threading.Thread(target=lambda: seen.append(current_app._get_current_object()))
-    thread.start()
-    thread.join()
-    assert seen == [app]
-    assert seen[0].conf.task_always_eager == settings.CELERY_TASK_ALWAYS_EAGER
