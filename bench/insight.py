@@ -327,16 +327,10 @@ ORDER BY i
 # Historical purchases credit no points (as import_purchases does by default): the
 # ledger stays consistent without entries. A purchase is at the member's home store 85 %
 # of the time; its amount is log-normal around the member's own mean.
-PURCHASES = """
-INSERT INTO loyalty_purchase (
-    id, order_id, amount, occurred_at, points_earned, points_breakdown, points_reversed,
-    refunded_amount, balance_after, fingerprint, created_at, entry_id, member_id, store_id)
-SELECT n, 'BENCH-' || n, amount, occurred_at, 0, '[]'::jsonb, 0,
-       CASE WHEN u_refund < 0.035 THEN amount
-            WHEN u_refund < 0.06 THEN round((amount * (0.1 + 0.8 * u_part))::numeric, 2)
-            ELSE 0 END,
-       0, md5('BENCH-' || n), occurred_at, NULL, member_id, store_id
-FROM (
+# Each planned purchase drawn: its number, member, store, time and amount, then the
+# caller's own random columns (`extra`), in the same order so that a seed gives the same
+# purchases to every benchmark that draws them.
+DRAWN = """FROM (
     SELECT p.k_before + g.j AS n, p.i AS member_id,
            CASE WHEN random() < 0.85 THEN p.home
                 ELSE (%(stores)s::bigint[])[1 + floor(random() * %(store_count)s)::int]
@@ -346,12 +340,28 @@ FROM (
            round(least(5000, greatest(1, exp(p.mu + 0.45 * sqrt(-2 * ln(1 - random()))
                                                     * cos(2 * pi() * random()))))::numeric,
                  2) AS amount,
-           random() AS u_refund, random() AS u_part
+           {extra}
     FROM bench_plan p CROSS JOIN LATERAL generate_series(1, p.k) AS g(j)
     WHERE p.k > 0
     OFFSET 0
 ) AS drawn
 """
+
+
+def drawn_purchases(extra: str) -> str:
+    return DRAWN.replace("{extra}", extra)
+
+
+PURCHASES = """
+INSERT INTO loyalty_purchase (
+    id, order_id, amount, occurred_at, points_earned, points_breakdown, points_reversed,
+    refunded_amount, balance_after, fingerprint, created_at, entry_id, member_id, store_id)
+SELECT n, 'BENCH-' || n, amount, occurred_at, 0, '[]'::jsonb, 0,
+       CASE WHEN u_refund < 0.035 THEN amount
+            WHEN u_refund < 0.06 THEN round((amount * (0.1 + 0.8 * u_part))::numeric, 2)
+            ELSE 0 END,
+       0, md5('BENCH-' || n), occurred_at, NULL, member_id, store_id
+{DRAWN}""".replace("{DRAWN}", drawn_purchases("random() AS u_refund, random() AS u_part"))
 
 
 def build(*, members: int, purchases: int, seed: float, now: datetime, setup: dict) -> dict:

@@ -58,6 +58,7 @@ from bench.insight import (  # noqa: E402
     STORES,
     WithoutIndexes,
     current_memory_mb,
+    drawn_purchases,
     parse_sizes,
     peak_memory_mb,
     reset_peak_memory,
@@ -127,22 +128,7 @@ SELECT n, member_id, store_id, occurred_at, amount, floor(amount)::bigint AS poi
        occurred_at + interval '14 days'
            + u_when * (least(occurred_at + interval '365 days', %(now)s)
                        - (occurred_at + interval '14 days')) AS spent_at
-FROM (
-    SELECT p.k_before + g.j AS n, p.i AS member_id,
-           CASE WHEN random() < 0.85 THEN p.home
-                ELSE (%(stores)s::bigint[])[1 + floor(random() * %(store_count)s)::int]
-           END AS store_id,
-           %(now)s - (p.last_days + (p.first_days - p.last_days) * random())
-                     * interval '1 day' AS occurred_at,
-           round(least(5000, greatest(1, exp(p.mu + 0.45 * sqrt(-2 * ln(1 - random()))
-                                                    * cos(2 * pi() * random()))))::numeric,
-                 2) AS amount,
-           random() AS u_spend, random() AS u_when
-    FROM bench_plan p CROSS JOIN LATERAL generate_series(1, p.k) AS g(j)
-    WHERE p.k > 0
-    OFFSET 0
-) AS drawn
-"""
+{DRAWN}""".replace("{DRAWN}", drawn_purchases("random() AS u_spend, random() AS u_when"))
 
 # Every entry, numbered in each member's order, with its running total.
 EVENTS = """
