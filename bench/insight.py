@@ -671,13 +671,13 @@ def peak_of(size: dict) -> float:
     return max(run["peak_rss_mb"] for run in size["runs"])
 
 
-def run(args) -> dict:
+def migrated_database(*shown: str) -> tuple[str, dict]:
+    """Django set up, the throwaway database migrated; its version and the server settings
+    `shown` (besides the usual memory and parallelism ones), as said on the output."""
     import django
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
-    from django.utils import timezone
 
     t = time.perf_counter()
     call_command("migrate", verbosity=0, interactive=False)
@@ -685,8 +685,16 @@ def run(args) -> dict:
     version = sql_value("SHOW server_version")
     settings = {name: sql_value(f"SHOW {name}") for name in
                 ("shared_buffers", "work_mem", "max_parallel_workers_per_gather", "jit",
-                 "autovacuum")}
+                 *shown)}
     say(f"  PostgreSQL {version} ({', '.join(f'{k} {v}' for k, v in settings.items())})")
+    return version, settings
+
+
+def run(args) -> dict:
+    version, settings = migrated_database("autovacuum")
+    from django.db import connection
+    from django.utils import timezone
+
     setup = set_up_programme()
     resettable = reset_peak_memory()
     if not resettable:

@@ -59,6 +59,7 @@ from bench.insight import (  # noqa: E402
     WithoutIndexes,
     current_memory_mb,
     drawn_purchases,
+    migrated_database,
     parse_sizes,
     peak_memory_mb,
     reset_peak_memory,
@@ -644,20 +645,10 @@ def print_tables(results: dict) -> None:
 
 
 def run(args) -> dict:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    version, settings = migrated_database()
     from django.db import connection
     from django.utils import timezone
 
-    t = time.perf_counter()
-    call_command("migrate", verbosity=0, interactive=False)
-    say(f"  migrate: {time.perf_counter() - t:.1f} s")
-    version = sql_value("SHOW server_version")
-    settings = {name: sql_value(f"SHOW {name}") for name in
-                ("shared_buffers", "work_mem", "max_parallel_workers_per_gather", "jit")}
-    say(f"  PostgreSQL {version} ({', '.join(f'{k} {v}' for k, v in settings.items())})")
     setup = set_up_programme()
     now = timezone.now().replace(microsecond=0)
     results = {"database": connection.vendor, "postgresql": version, "settings": settings,
