@@ -286,20 +286,11 @@ def transactions(*, member: Member):
 
 
 def describe_scale() -> list[str]:
-    """The live points scale in words, for the e-shop and the public page."""
-    from django.utils.translation import gettext as _
+    """The live points scale in words, for the e-shop and the public page: sentences
+    generated from the rules' numbers (see loyalty.ways_to_earn)."""
+    from loyalty.ways_to_earn import describe_scale as sentences
 
-    from loyalty.models import ActionRule, EarningRule, Multiplier
-
-    lines = []
-    for rule in EarningRule.objects.filter(active=True).order_by("-priority", "id"):
-        lines.append(rule.name)
-    for multiplier in Multiplier.objects.filter(active=True).order_by("-priority", "id"):
-        lines.append(f"{multiplier.name} ×{multiplier.factor.normalize():f}")
-    for action in ActionRule.objects.filter(active=True):
-        lines.append(_("%(name)s: %(points)s points") % {"name": action.name,
-                                                         "points": action.points})
-    return lines
+    return sentences()
 
 
 def find_members(*, store=None, email: str = "", phone: str = "", card_number: str = "",

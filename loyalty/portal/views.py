@@ -35,6 +35,7 @@ from loyalty.portal.forms import DeleteAccountForm, HistoryFilter, ProfileForm, 
 from loyalty.services import privacy, reviews, tiers
 from loyalty.services.errors import DomainError, PurchaseRefunded, ReviewExists
 from loyalty.services.messaging.member_log import member_log
+from loyalty.ways_to_earn import ways_to_earn
 
 logger = logging.getLogger("loyalty.portal")
 
@@ -94,8 +95,10 @@ def home(request):
     member = selectors.member_for_user(request.user)
     context = {"programme": programme, "member": member}
     if member is None:
+        ways = ways_to_earn()
         context.update(tiers=list(Tier.objects.order_by("rank")),
-                       scale=selectors.describe_scale())
+                       ways_to_earn=[way for way in ways if not way.upcoming],
+                       upcoming_ways=[way for way in ways if way.upcoming])
         return render(request, "portal/home.html", context)
     from rewards.services import catalogue_for
 

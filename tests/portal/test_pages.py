@@ -44,10 +44,27 @@ def test_anonymous_home_explains_the_programme_from_the_live_scale(client, scale
     response = client.get("/")
     text = page_text(response)
     assert response.status_code == 200
-    assert "1 point per euro" in text
-    assert "Referring a friend: 200 points" in text
+    assert "1 point per euro" in text  # the rule's name, as a title
+    assert "1 point per €1 spent" in text  # what it does, from its numbers
+    assert "Referring a friend" in text
+    assert "200 points for each friend you invite, after their first purchase" in text
     assert "Silver" in text
     assert reverse("account_signup") in text and reverse("account_login") in text
+
+
+def test_anonymous_home_hides_ended_offers_and_shows_upcoming_ones_apart(client, scale):
+    now = timezone.now()
+    MultiplierFactory(name="Black Friday last year", factor=3,
+                      starts_at=now - timedelta(days=370), ends_at=now - timedelta(days=365))
+    MultiplierFactory(name="Winter sale", factor=2, starts_at=now + timedelta(days=20))
+    closed = StoreFactory(code="closed", name="Closed shop", active=False)
+    MultiplierFactory(name="Closed shop bonus", factor=4, store=closed)
+    text = page_text(client.get("/"))
+    assert "Black Friday" not in text and "×3" not in text
+    assert "Closed shop" not in text
+    current, upcoming = text.split("Coming soon")
+    assert "1 point per €1 spent" in current and "Winter sale" not in current
+    assert "Winter sale" in upcoming and "×2 points, from " in upcoming
 
 
 def test_a_login_without_a_member_gets_a_plain_page(client):
