@@ -6,22 +6,33 @@ admin form runs it.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from loyalty.admin.base import ReadOnlyModelAdmin, admin_link
+from loyalty.admin.base import (
+    IntermediateActionMixin,
+    ReadOnlyModelAdmin,
+    add_domain_error,
+    admin_link,
+)
 from loyalty.models import (
     ActionRule,
     EarningRule,
+    Member,
     Multiplier,
     Programme,
     Store,
     Tier,
     TierChange,
 )
+from loyalty.services import tier_settings
+from loyalty.services.errors import DomainError
 
 RULE_FILTER_FIELDSET = (_("Where it applies"), {
     "fields": ("store", "channel", "category", "sku"),
@@ -94,16 +105,86 @@ class ActionRuleAdmin(admin.ModelAdmin):
     )
 
 
+class MoveMembersForm(forms.Form):
+    move_to = forms.ModelChoiceField(
+        label=_("Move its members to"), queryset=Tier.objects.none(), empty_label=None,
+        help_text=_("Each member moved gets a line in their tier history; the rewards that "
+                    "required the deleted tier require this one instead."))
+
+    def __init__(self, *args, tier, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["move_to"].queryset = Tier.objects.exclude(pk=tier.pk).order_by("rank")
+
+
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(IntermediateActionMixin, admin.ModelAdmin):
     list_display = ("rank", "code", "name", "threshold", "earn_multiplier")
+    list_display_links = ("name",)
     search_fields = ("code", "name")
     ordering = ("rank",)
+    actions = ("delete_moving_members",)
     fieldsets = (
         (None, {"fields": ("code", "name", "rank")}),
         (_("Qualifying and benefits"), {"fields": ("threshold", "earn_multiplier",
                                                    "benefits")}),
     )
+
+    def get_actions(self, request):
+        # The bulk delete would stop at the members' protected tier: deleting goes through
+        # the page that moves them first.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        tier_settings.save_tier(tier=obj)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        tier = get_object_or_404(Tier, pk=object_id)
+        if not self.has_delete_permission(request, tier):
+            raise PermissionDenied
+        if not _is_held(tier):
+            return super().delete_view(request, object_id, extra_context)
+        return self._delete_moving_members(request, tier) or HttpResponseRedirect(
+            reverse("admin:loyalty_tier_changelist", current_app=self.admin_site.name))
+
+    @admin.action(description=_("Delete, moving its members to another tier…"),
+                  permissions=["delete"])
+    def delete_moving_members(self, request, queryset):
+        tiers = list(queryset[:2])
+        if len(tiers) != 1:
+            self.message_user(request, _("Select one tier to delete."), messages.ERROR)
+            return None
+        return self._delete_moving_members(request, tiers[0])
+
+    def _delete_moving_members(self, request, tier):
+        form = MoveMembersForm(request.POST if "apply" in request.POST else None, tier=tier)
+        if form.is_valid():
+            target = form.cleaned_data["move_to"]
+            try:
+                moved = tier_settings.delete_tier(tier_id=tier.pk, move_to_id=target.pk,
+                                                  by=request.user)
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                self.log_deletions(request, [tier])
+                self.message_user(request, ngettext(
+                    "Tier %(tier)s deleted; %(count)d member moved to %(target)s.",
+                    "Tier %(tier)s deleted; %(count)d members moved to %(target)s.", moved)
+                    % {"tier": tier, "count": moved, "target": target}, messages.SUCCESS)
+                return None
+        return self.render_action_page(
+            request, action="delete_moving_members",
+            title=_("Delete the tier %(tier)s") % {"tier": tier},
+            template="admin/loyalty/tier/delete_moving_members.html", form=form,
+            objects=[tier], tier=tier, members=Member.objects.filter(tier=tier).count())
+
+
+def _is_held(tier: Tier) -> bool:
+    from rewards.models import Reward
+
+    return (Member.objects.filter(tier=tier).exists()
+            or Reward.objects.filter(tier_required=tier).exists())
 
 
 @admin.register(TierChange)

@@ -1,6 +1,9 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils import formats
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -29,6 +32,32 @@ class Tier(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        """Thresholds rise with rank: a higher tier below a lower one's threshold would lift
+        members straight past the tiers between (a rank-4 tier at 100 points took Bronze
+        members there). Equal thresholds would leave the lower tier unreachable."""
+        if self.rank is None or self.threshold is None:
+            return
+        others = Tier.objects.exclude(pk=self.pk)
+        below = others.filter(rank__lt=self.rank, threshold__gte=self.threshold).order_by(
+            "-threshold", "-rank").first()
+        if below is not None:
+            raise ValidationError({"threshold": gettext(
+                "Thresholds must rise with rank: this tier (rank %(rank)s) needs a threshold "
+                "above %(other)s's (rank %(other_rank)s, %(threshold)s).") % {
+                "rank": self.rank, "other": below.name, "other_rank": below.rank,
+                "threshold": formats.number_format(below.threshold, 0, use_l10n=True,
+                                                force_grouping=True)}})
+        above = others.filter(rank__gt=self.rank, threshold__lte=self.threshold).order_by(
+            "threshold", "rank").first()
+        if above is not None:
+            raise ValidationError({"threshold": gettext(
+                "Thresholds must rise with rank: this tier (rank %(rank)s) needs a threshold "
+                "below %(other)s's (rank %(other_rank)s, %(threshold)s).") % {
+                "rank": self.rank, "other": above.name, "other_rank": above.rank,
+                "threshold": formats.number_format(above.threshold, 0, use_l10n=True,
+                                                force_grouping=True)}})
+
     @property
     def benefit_list(self) -> list[str]:
         return [line.strip() for line in self.benefits.splitlines() if line.strip()]
@@ -45,9 +74,10 @@ class TierChange(models.Model):
 
     member = models.ForeignKey("loyalty.Member", on_delete=models.CASCADE,
                                related_name="tier_changes")
-    from_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True,
+    # A deleted tier leaves its history (its members were moved first, each move a row).
+    from_tier = models.ForeignKey(Tier, on_delete=models.SET_NULL, null=True, blank=True,
                                   related_name="+")
-    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True,
+    to_tier = models.ForeignKey(Tier, on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="+")
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
     qualifying_value = models.DecimalField(max_digits=14, decimal_places=2, default=0)
