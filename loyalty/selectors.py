@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Count, F, Max, Sum
 from django.utils import timezone
 
-from loyalty.models import Member, PointsEntry, PointsLot, Tier
+from loyalty.models import Member, PointsEntry, PointsLot, Purchase, Tier
 
 
 def member_for_user(user) -> Member | None:
@@ -24,6 +26,26 @@ def expiring_points(*, member: Member, within_days: int | None = None) -> list[d
         lots = lots.filter(expires_at__lte=timezone.now() + timedelta(days=within_days))
     rows = (lots.values("expires_at").annotate(points=Sum("remaining")).order_by("expires_at"))
     return [{"points": row["points"], "expires_at": row["expires_at"]} for row in rows]
+
+
+@dataclass(frozen=True)
+class PurchaseFigures:
+    spend: Decimal  # net of refunds
+    visits: int  # purchases, refunded or not
+    average_basket: Decimal | None
+    last_purchase_at: datetime | None
+
+
+def purchase_figures(*, member_id: int) -> PurchaseFigures:
+    """A member's spend, visits, average basket and last purchase: one aggregate."""
+    row = Purchase.objects.filter(member_id=member_id).aggregate(
+        spend=Sum(F("amount") - F("refunded_amount")), visits=Count("id"),
+        last=Max("occurred_at"))
+    spend = Decimal(row["spend"] or 0).quantize(Decimal("0.01"))
+    visits = row["visits"] or 0
+    average = (spend / visits).quantize(Decimal("0.01")) if visits else None
+    return PurchaseFigures(spend=spend, visits=visits, average_basket=average,
+                           last_purchase_at=row["last"])
 
 
 def recent_entries(*, member: Member, limit: int = 10):

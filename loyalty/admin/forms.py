@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.admin.base import add_domain_error
@@ -102,3 +103,26 @@ class MemberAddForm(forms.ModelForm):
                 external_id=data.get("external_id", ""), store=data.get("store"))
         except DomainError as error:
             add_domain_error(self, error)
+
+
+class WeekdaysField(forms.MultipleChoiceField):
+    """The rules' weekdays ("67": Saturday and Sunday) as one checkbox per day; none ticked
+    is every day, as an empty string always was."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs):
+        kwargs.pop("max_length", None)
+        kwargs.pop("empty_value", None)
+        kwargs["required"] = False
+        kwargs["choices"] = [(str(number), name) for number, name in
+                             ((day + 1, WEEKDAYS[day]) for day in range(7))]
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, str):
+            return list(value)
+        return value
+
+    def clean(self, value):
+        return "".join(sorted(set(super().clean(value))))

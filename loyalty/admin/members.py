@@ -12,6 +12,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import may_adjust_points, may_merge_members
+from loyalty import selectors
 from loyalty.admin.base import (
     IntermediateActionMixin,
     ReadOnlyModelAdmin,
@@ -42,6 +43,7 @@ from loyalty.services import cards as card_services
 from loyalty.services import ledger
 from loyalty.services import members as member_services
 from loyalty.services import tiers as tier_services
+from loyalty.services.earning import current_programme
 from loyalty.services.errors import DomainError
 
 MEMBER_SEARCH_HELP = _("Card number or external id (exact), email, phone or name.")
@@ -235,6 +237,51 @@ class MemberInsightAdminMixin:
         return format_html("{} ({})", text, fit.get_status_display())
 
 
+PURCHASE_FIGURES = ("purchase_spend", "purchase_visits", "purchase_average",
+                    "purchase_last")
+
+
+class MemberPurchaseFiguresMixin:
+    """Spend, visits, average basket and last purchase, read-only, from one aggregate."""
+
+    def _figures(self, obj):
+        if not hasattr(obj, "_purchase_figures"):
+            obj._purchase_figures = (selectors.purchase_figures(member_id=obj.pk)
+                                     if obj.pk else None)
+        return obj._purchase_figures
+
+    @admin.display(description=_("spend (net of refunds)"))
+    def purchase_spend(self, obj):
+        figures = self._figures(obj)
+        return "-" if figures is None else _money(figures.spend)
+
+    @admin.display(description=_("visits"))
+    def purchase_visits(self, obj):
+        figures = self._figures(obj)
+        return "-" if figures is None else formats.number_format(figures.visits,
+                                                                  force_grouping=True)
+
+    @admin.display(description=_("average basket"))
+    def purchase_average(self, obj):
+        figures = self._figures(obj)
+        if figures is None or figures.average_basket is None:
+            return "-"
+        return _money(figures.average_basket)
+
+    @admin.display(description=_("last purchase"))
+    def purchase_last(self, obj):
+        figures = self._figures(obj)
+        if figures is None or figures.last_purchase_at is None:
+            return _("No purchase yet.")
+        return formats.date_format(timezone.localtime(figures.last_purchase_at),
+                                   "SHORT_DATETIME_FORMAT")
+
+
+def _money(amount) -> str:
+    shown = formats.number_format(amount, 2, use_l10n=True, force_grouping=True)
+    return f"{shown} {current_programme().currency}"
+
+
 def _date(value) -> str:
     if value is None:
         return "-"
@@ -242,7 +289,8 @@ def _date(value) -> str:
 
 
 @admin.register(Member)
-class MemberAdmin(MemberInsightAdminMixin, IntermediateActionMixin, admin.ModelAdmin):
+class MemberAdmin(MemberInsightAdminMixin, MemberPurchaseFiguresMixin, IntermediateActionMixin,
+                  admin.ModelAdmin):
     form = MemberChangeForm
     add_form = MemberAddForm
     list_display = ("card_number", "name", "email", "phone", "tier", "balance", "pending",
@@ -263,7 +311,7 @@ class MemberAdmin(MemberInsightAdminMixin, IntermediateActionMixin, admin.ModelA
     readonly_fields = ("card_number", "status", "merged_into", "balance", "pending",
                        "lifetime_earned", "tier", "history", "email_marketing",
                        "email_marketing_at", "sms_marketing", "sms_marketing_at", "created_at",
-                       "updated_at", *INSIGHT_FIELDS)
+                       "updated_at", *INSIGHT_FIELDS, *PURCHASE_FIGURES)
     fieldsets = (
         (None, {"fields": ("card_number", "status", "merged_into")}),
         (_("Person"), {"fields": ("first_name", "last_name", "email", "phone", "birth_date",
@@ -272,6 +320,7 @@ class MemberAdmin(MemberInsightAdminMixin, IntermediateActionMixin, admin.ModelA
             "fields": ("balance", "pending", "lifetime_earned", "tier", "history"),
             "description": _("Points change only through the ledger: use the “Adjust "
                              "points” action of the member list.")}),
+        (_("Purchases"), {"fields": PURCHASE_FIGURES}),
         (_("Insight"), {
             "fields": INSIGHT_FIELDS,
             "description": _("As the last nightly insight run computed them: scores 1-5 by "

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -21,6 +22,7 @@ from loyalty.admin.base import (
     add_domain_error,
     admin_link,
 )
+from loyalty.admin.forms import WeekdaysField
 from loyalty.models import (
     ActionRule,
     EarningRule,
@@ -58,13 +60,21 @@ class ScaleRuleAdmin(admin.ModelAdmin):
     search_fields = ("name", "category", "sku")
     ordering = ("-priority", "id")
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "weekdays":
+            return WeekdaysField(label=db_field.verbose_name,
+                                 help_text=_("None ticked: every day."))
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     @admin.display(description=_("applies to"))
     def scope(self, obj):
         parts = [str(obj.store) if obj.store_id else "", obj.get_channel_display()
                  if obj.channel else "",
                  _("category %(category)s") % {"category": obj.category} if obj.category else "",
                  _("SKU %(sku)s") % {"sku": obj.sku} if obj.sku else "",
-                 _("days %(days)s") % {"days": obj.weekdays} if obj.weekdays else ""]
+                 _("on %(days)s") % {"days": ", ".join(
+                     str(WEEKDAYS_ABBR[int(day) - 1]) for day in obj.weekdays)}
+                 if obj.weekdays else ""]
         return ", ".join(str(part) for part in parts if part) or _("everything")
 
 

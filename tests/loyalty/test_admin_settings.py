@@ -4,6 +4,7 @@ member page's purchase figures."""
 
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -107,3 +108,118 @@ def test_changing_a_threshold_past_a_higher_tier_is_refused(root_client, ladder)
     assert response.status_code == 200
     assert "Thresholds must rise with rank" in response.content.decode()
     assert Tier.objects.get(pk=silver.pk).threshold == Decimal("500")
+
+
+# --- the System section ------------------------------------------------------------------
+
+
+def section(text: str, label: str) -> str:
+    start = text.index(f'<div class="app-{label} module')
+    end = text.find('<div class="app-', start + 1)
+    return text[start:end if end != -1 else None]
+
+
+def test_technical_models_are_grouped_under_system_at_the_end(root_client):
+    text = root_client.get(reverse("admin:index")).content.decode()
+    system = section(text, "system")
+    for name in ("Access attempts", "Periodic tasks", "Crontabs", "Idempotency records",
+                 "Webhook deliveries"):
+        assert name in system
+    loyalty = section(text, "loyalty")
+    assert "Idempotency records" not in loyalty and "Webhook deliveries" not in loyalty
+    assert "Members" in loyalty and "Webhook endpoints" in loyalty
+    assert 'class="app-axes' not in text and 'class="app-django_celery_beat' not in text
+    assert text.rindex('<div class="app-') == text.index('<div class="app-system')
+
+
+def test_the_system_section_has_its_page_and_the_models_keep_their_urls(root_client):
+    page = root_client.get(reverse("admin:system"))
+    assert page.status_code == 200
+    assert "Access attempts" in page.content.decode()
+    for name in ("admin:axes_accessattempt_changelist",
+                 "admin:django_celery_beat_periodictask_changelist",
+                 "admin:loyalty_idempotencyrecord_changelist",
+                 "admin:loyalty_webhookdelivery_changelist", "admin:app_list"):
+        url = reverse(name, kwargs={"app_label": "axes"} if name == "admin:app_list" else None)
+        assert root_client.get(url).status_code == 200, name
+
+
+def test_the_system_page_is_for_staff_only(client):
+    response = client.get(reverse("admin:system"))
+    assert response.status_code == 302 and "login" in response["Location"]
+
+
+# --- the member page's purchase figures ----------------------------------------------------
+
+
+def test_the_member_page_shows_spend_visits_average_basket_and_last_purchase(
+        root_client, member, store, scale):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from loyalty.services import purchases
+
+    url = reverse("admin:loyalty_member_change", args=[member.pk])
+    with CaptureQueriesContext(connection) as before:
+        text = root_client.get(url).content.decode()
+    assert "No purchase yet." in text
+
+    first = purchases.record_purchase(store=store, order_id="A-1", amount="100.00",
+                                      member=member).obj
+    purchases.record_purchase(store=store, order_id="A-2", amount="1250.00", member=member)
+    purchases.record_refund(purchase=first, refund_id="R-1", amount="20.00")
+    with CaptureQueriesContext(connection) as after:
+        text = root_client.get(url).content.decode()
+    assert "1,330.00 EUR" in text  # spend, net of the refund
+    assert "665.00 EUR" in text  # average basket over the 2 visits
+    assert '<div class="readonly">2</div>' in text
+    assert "No purchase yet." not in text
+    assert len(after) <= len(before) + 3  # the figures: one aggregate, not a row each
+
+
+# --- weekdays as checkboxes ----------------------------------------------------------------
+
+
+def multiplier_form(**fields):
+    return {"name": "Weekend", "active": "on", "priority": "0", "stackable": "on",
+            "factor": "2", "store": "", "channel": "", "category": "", "sku": "",
+            "starts_at_0": "", "starts_at_1": "", "ends_at_0": "", "ends_at_1": "", **fields}
+
+
+def test_weekdays_are_checkboxes_saved_as_digits(root_client):
+    from loyalty.models import Multiplier
+
+    add = reverse("admin:loyalty_multiplier_add")
+    text = root_client.get(add).content.decode()
+    assert text.count('type="checkbox" name="weekdays"') == 7
+    assert "Saturday" in text
+    response = root_client.post(add, multiplier_form(weekdays=["7", "6"]))
+    assert response.status_code == 302
+    rule = Multiplier.objects.get(name="Weekend")
+    assert rule.weekdays == "67"
+
+    change = reverse("admin:loyalty_multiplier_change", args=[rule.pk])
+    text = root_client.get(change).content.decode()
+    assert 'name="weekdays" value="6"' in text and 'value="6"' in text
+    checked = re.findall(r'<input type="checkbox" name="weekdays" value="(\d)"[^>]*checked', text)
+    assert checked == ["6", "7"]
+    root_client.post(change, multiplier_form())
+    rule.refresh_from_db()
+    assert rule.weekdays == ""
+
+
+def test_the_spend_rule_weekdays_are_checkboxes_too(root_client):
+    text = root_client.get(reverse("admin:loyalty_earningrule_add")).content.decode()
+    assert text.count('type="checkbox" name="weekdays"') == 7
+
+
+# --- long values wrap ----------------------------------------------------------------------
+
+
+def test_admin_pages_load_the_stylesheet_that_wraps_long_values(root_client):
+    from django.contrib.staticfiles import finders
+
+    text = root_client.get(reverse("admin:index")).content.decode()
+    assert 'href="/static/css/admin.css"' in text
+    css = Path(finders.find("css/admin.css")).read_text()
+    assert "overflow-wrap: anywhere" in css
