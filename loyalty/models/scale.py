@@ -18,8 +18,10 @@ WEEKDAYS = "1234567"  # ISO weekdays, Monday = 1
 
 
 class ScaleRuleBase(models.Model):
-    name = models.CharField(_("name"), max_length=100,
-                            help_text=_("Shown to members, e.g. “1 point per euro”."))
+    name = models.CharField(
+        _("name"), max_length=100,
+        help_text=_("A title, e.g. “Black Friday”. Members read what the rule does written "
+                    "from its numbers, dates, store and channel under it."))
     active = models.BooleanField(_("active"), default=True)
     priority = models.IntegerField(_("priority"), default=0,
                                    help_text=_("Higher priorities are applied first."))
