@@ -438,3 +438,17 @@ def test_on_postgresql_a_misspelt_name_is_found_by_trigrams_through_the_index(
         assert [row[0] for row in cursor.fetchall()] == ["pg_trgm", "unaccent"]
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'member_name_trgm'")
         assert "gin_trgm_ops" in cursor.fetchone()[0]
+
+
+def test_a_till_members_lost_card_leaves_them_a_card_on_their_phone(cashier_client, store,
+                                                                    scale):
+    from loyalty.services import cards
+
+    cashier_client.post(ISSUE, {"store": "paris", "email": "lost@example.com"})
+    member = Member.objects.get(email="lost@example.com")
+    plastic = member.cards.get()
+    cards.block_member_card(card_id=plastic.pk, member_id=member.pk)
+    member.refresh_from_db()
+    shown = cards.card_to_show(member)
+    assert shown is not None and shown.kind == "digital" and shown.status == "active"
+    assert member.card_number == shown.number != plastic.number
