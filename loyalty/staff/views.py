@@ -230,7 +230,6 @@ def manager_context(*, member: Member, store: Store, now, refund_purchase=None) 
         "used_vouchers": [{"voucher": voucher, "shown_code": voucher.formatted_code}
                           for voucher in rewards.recently_used_vouchers(
                               member=member, store=store, now=now)],
-        "receipt_form": forms.ReceiptForm(),
     }
 
 
