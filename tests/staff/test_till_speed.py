@@ -438,6 +438,21 @@ def test_on_postgresql_a_misspelt_name_is_found_by_trigrams_through_the_index(
         assert [row[0] for row in cursor.fetchall()] == ["pg_trgm", "unaccent"]
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'member_name_trgm'")
         assert "gin_trgm_ops" in cursor.fetchone()[0]
+    # The search's own query can use the index: the planner is told to avoid reading
+    # every member (a table scan, or a walk of another index), which it rightly prefers
+    # for a handful of rows.
+    from django.test.utils import CaptureQueriesContext
+
+    from loyalty.staff.lookup import find_by_name
+
+    with CaptureQueriesContext(connection) as captured:
+        assert [m.pk for m in find_by_name("helene dupond")] == [helene.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("EXPLAIN " + captured.captured_queries[-1]["sql"])
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert "member_name_trgm" in plan, plan
 
 
 def test_a_till_members_lost_card_leaves_them_a_card_on_their_phone(cashier_client, store,
