@@ -26,7 +26,7 @@ from loyalty.services.errors import Invalid, MemberExists
 
 logger = logging.getLogger("loyalty.portal")
 
-ACCOUNT_CREATED = "account_created"
+ACCOUNT_CREATED = actions.ACCOUNT_CREATED
 NEWSLETTER_SIGNUP = "newsletter_signup"
 
 
@@ -73,8 +73,7 @@ def link_user_to_member(*, user, referred_by: Member | None = None) -> Member | 
                 and referred_by.pk != member.pk and referred_by.is_active):
             member.referred_by = referred_by
             member.save(update_fields=["referred_by", "updated_at"])
-        actions.award_if_active(member=member, event_type=ACCOUNT_CREATED,
-                                event_id=f"{ACCOUNT_CREATED}:{user.pk}")
+        actions.award_welcome(member=member, event_id=f"{ACCOUNT_CREATED}:{user.pk}")
         logger.info("Account %s linked to member %s", user.pk, member.pk)
         return member
 

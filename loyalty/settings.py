@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",  # unaccent and trigram look-ups (the till's name search)
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
@@ -345,6 +346,11 @@ CELERY_BEAT_SCHEDULE = {
 
 # The bounds the purchase ingestion accepts (the currency is in the programme settings).
 LOYALTY_MAX_PURCHASE_AMOUNT = env("LOYALTY_MAX_PURCHASE_AMOUNT", default="100000.00")
+# The till: an amount above LOYALTY_TILL_CONFIRM_ABOVE is recorded only once the cashier
+# confirms it (empty: never asked); a voucher used by mistake may be put back by a manager
+# of the store for LOYALTY_VOUCHER_UNDO_MINUTES after it was used.
+LOYALTY_TILL_CONFIRM_ABOVE = env("LOYALTY_TILL_CONFIRM_ABOVE", default="1000.00")
+LOYALTY_VOUCHER_UNDO_MINUTES = env.int("LOYALTY_VOUCHER_UNDO_MINUTES", default=10)
 # How far in the future a purchase's occurred_at may be (clock skew of tills).
 LOYALTY_CLOCK_SKEW = timedelta(minutes=env.int("LOYALTY_CLOCK_SKEW_MINUTES", default=10))
 # Staff uploads (imports of purchases and members): the largest file accepted, and how long

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -26,9 +28,11 @@ from loyalty.services.errors import (
     RedemptionConflict,
     RewardUnavailable,
     TierRequired,
+    UndoWindowPassed,
     VoucherCancelled,
     VoucherCodeInvalid,
     VoucherExpired,
+    VoucherNotUsed,
     VoucherNotValidHere,
     VoucherUsed,
 )
@@ -218,6 +222,56 @@ def redeem_voucher(*, code: str, order_id: str, store: Store, now: datetime | No
         voucher.used_store = store
         voucher.save(update_fields=["status", "used_at", "used_order_id", "used_store"])
         return Recorded(voucher, True)
+
+
+def undo_window() -> timedelta:
+    return timedelta(minutes=settings.LOYALTY_VOUCHER_UNDO_MINUTES)
+
+
+def undo_voucher_use(*, voucher_id: int, store: Store, by, reason: str = "",
+                     now: datetime | None = None) -> Voucher:
+    """Put back a voucher used by mistake at this store's till: usable again, as before.
+
+    Only within LOYALTY_VOUCHER_UNDO_MINUTES of its use, and only where it was used
+    (who may do it, a manager of the store, is the page's question). The change is kept
+    in the admin's history, with who did it and for which order. Raises NotFound (no
+    such voucher, or used in another store), VoucherNotUsed or UndoWindowPassed.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        voucher = (Voucher.objects.select_for_update(of=("self",)).select_related("reward")
+                   .filter(pk=voucher_id).first())
+        if voucher is None:
+            raise NotFound(fields={"voucher_id": voucher_id})
+        if voucher.status != Voucher.Status.USED:
+            raise VoucherNotUsed(fields={"status": voucher.status})
+        if voucher.used_store_id != store.pk:
+            raise NotFound(fields={"voucher_id": voucher_id})
+        if voucher.used_at is None or now - voucher.used_at > undo_window():
+            raise UndoWindowPassed(fields={"used_at": voucher.used_at.isoformat()
+                                           if voucher.used_at else None})
+        order_id = voucher.used_order_id
+        voucher.status = Voucher.Status.ISSUED
+        voucher.used_at = None
+        voucher.used_order_id = ""
+        voucher.used_store = None
+        voucher.save(update_fields=["status", "used_at", "used_order_id", "used_store"])
+        if getattr(by, "pk", None):
+            LogEntry.objects.log_actions(
+                user_id=by.pk, queryset=[voucher], action_flag=CHANGE, single_object=True,
+                change_message=(f"Use undone at {store.code} (order {order_id})"
+                                + (f": {reason[:200]}" if reason else "")))
+        return voucher
+
+
+def recently_used_vouchers(*, member: Member, store: Store,
+                           now: datetime | None = None) -> list[Voucher]:
+    """The member's vouchers used at this store recently enough to be undone."""
+    now = now or timezone.now()
+    return list(Voucher.objects.filter(member=member, used_store=store,
+                                       status=Voucher.Status.USED,
+                                       used_at__gt=now - undo_window())
+                .select_related("reward").order_by("-used_at"))
 
 
 def cancel_voucher(*, voucher_id: int, member_id: int | None = None, by=None,

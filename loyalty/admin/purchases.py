@@ -44,14 +44,15 @@ class PurchaseAdmin(ReadOnlyModelAdmin):
     date_hierarchy = "occurred_at"
     inlines = (PurchaseItemInline, RefundInline)
     fieldsets = (
-        (None, {"fields": ("store", "order_id", "member", "occurred_at", "created_at")}),
+        (None, {"fields": ("store", "order_id", "member", "occurred_at", "created_at",
+                           "cashier")}),
         (_("Amounts"), {"fields": ("amount", "refunded_amount")}),
         (_("Points"), {"fields": ("points_earned", "breakdown", "points_reversed",
                                   "balance_after", "entry")}),
     )
     readonly_fields = ("store", "order_id", "member", "occurred_at", "created_at", "amount",
                        "refunded_amount", "points_earned", "breakdown", "points_reversed",
-                       "balance_after", "entry")
+                       "balance_after", "entry", "cashier")
 
     @admin.display(description=_("member"), ordering="member")
     def member_link(self, obj):

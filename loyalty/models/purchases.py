@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +25,9 @@ class Purchase(models.Model):
                                  blank=True, related_name="purchase")
     fingerprint = models.CharField(max_length=64, editable=False,
                                    help_text="Hash of the content: a retry or a conflict?")
+    # Who recorded it at the till (None: the API, an import, the e-shop).
+    cashier = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                blank=True, related_name="+", verbose_name=_("cashier"))
     created_at = models.DateTimeField(_("recorded at"))
 
     class Meta:

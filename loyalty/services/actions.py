@@ -106,3 +106,18 @@ def award_if_active(*, member, event_type: str, event_id: str,
     except UnknownEventType:
         logger.info("No active %s rule: no points for %s", event_type, event_id)
         return None
+
+
+ACCOUNT_CREATED = "account_created"
+
+
+def award_welcome(*, member, event_id: str, now: datetime | None = None) -> ActionEvent | None:
+    """The welcome points (the `account_created` action), once per member whichever door
+    they came in by: signing up on the web, or enrolled at the till. A member who already
+    had them (enrolled at the till, then signing up online) gets nothing twice."""
+    done = ActionEvent.objects.filter(member=member,
+                                      rule__event_type=ACCOUNT_CREATED).first()
+    if done is not None:
+        return done
+    return award_if_active(member=member, event_type=ACCOUNT_CREATED, event_id=event_id,
+                           now=now)

@@ -170,10 +170,23 @@ def block_card(*, card_id: int) -> Card:
 
 def block_member_card(*, card_id: int, member_id: int) -> Card:
     """Block a lost card of this member. NotFound if the card is not theirs, so that a
-    till can only block a card of the member it is looking at."""
+    till can only block a card of the member it is looking at.
+
+    A member enrolled at the till holds one card, the plastic one, whose number is
+    theirs: when it is lost and no other card is active, a digital card is drawn and
+    its number becomes the member's, so that their phone still shows a card.
+    """
     if not Card.objects.filter(pk=card_id, member_id=member_id).exists():
         raise NotFound(fields={"card_id": card_id})
-    return block_card(card_id=card_id)
+    with transaction.atomic():
+        card = block_card(card_id=card_id)
+        member = Member.objects.select_for_update().get(pk=member_id)
+        if not Card.objects.filter(member=member, status=Card.Status.ACTIVE).exists():
+            replacement = Card.objects.create(member=member, number=new_card_number(),
+                                              kind=Card.Kind.DIGITAL)
+            member.card_number = replacement.number
+            member.save(update_fields=["card_number", "updated_at"])
+        return card
 
 
 def card_to_show(member: Member) -> Card | None:

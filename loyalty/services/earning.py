@@ -170,12 +170,14 @@ def evaluate_purchase(*, scale: Scale, store, occurred_at: datetime, amount: Dec
     programme = scale.programme
     if programme.max_points_per_purchase is not None and total > programme.max_points_per_purchase:
         breakdown.append({"rule": _("Cap per purchase"), "source": "cap", "rule_id": None,
+                          "cap": "purchase",
                           "points": programme.max_points_per_purchase - total})
         total = programme.max_points_per_purchase
     if programme.max_points_per_day is not None:
         room = max(programme.max_points_per_day - earned_today, 0)
         if total > room:
             breakdown.append({"rule": _("Cap per day"), "source": "cap", "rule_id": None,
+                              "cap": "day",
                               "points": room - total})
             total = room
     return Evaluation(points=total, breakdown=breakdown)

@@ -156,3 +156,13 @@ class VoucherCancelled(Conflict):
 class VoucherNotValidHere(Conflict):
     code = "voucher_not_valid_here"
     default_message = _("This voucher cannot be used in this store.")
+
+
+class VoucherNotUsed(Conflict):
+    code = "voucher_not_used"
+    default_message = _("This voucher was not used: there is nothing to undo.")
+
+
+class UndoWindowPassed(Conflict):
+    code = "undo_window_passed"
+    default_message = _("Too late to undo: ask the programme's admin.")

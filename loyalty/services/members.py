@@ -95,8 +95,13 @@ def follow_merges(member: Member) -> Member:
 def create_member(*, email: str = "", phone: str = "", first_name: str = "",
                   last_name: str = "", birth_date: date | None = None, external_id: str = "",
                   store: Store | None = None, user=None, language: str = "",
-                  referred_by: Member | None = None) -> Member:
-    """Enrol a person. Raises MemberExists (with the member's id) if an identity is taken."""
+                  referred_by: Member | None = None, card_number: str | None = None,
+                  card_kind: str = Card.Kind.DIGITAL) -> Member:
+    """Enrol a person. Raises MemberExists (with the member's id) if an identity is taken.
+
+    The member's number is their first card's: a fresh digital one, or (at the till) the
+    plastic card handed over, `card_number` (checked by the caller), of `card_kind`.
+    """
     email = normalise_email(email)
     phone = normalise_phone(phone)
     external_id = _clean_text(external_id, field="external_id")
@@ -113,13 +118,13 @@ def create_member(*, email: str = "", phone: str = "", first_name: str = "",
         raise MemberExists(fields={"member_id": existing.pk})
     try:
         with transaction.atomic():
-            number = cards.new_card_number()
+            number = card_number or cards.new_card_number()
             member = Member.objects.create(
                 card_number=number, email=email, phone=phone, first_name=first_name,
                 last_name=last_name, birth_date=birth_date, user=user, language=language,
                 referred_by=referred_by,
                 tier=Tier.objects.filter(threshold__lte=0).order_by("-rank").first())
-            Card.objects.create(member=member, number=number, kind=Card.Kind.DIGITAL,
+            Card.objects.create(member=member, number=number, kind=card_kind,
                                 issued_by_store=store)
             if external_id:
                 ExternalId.objects.create(member=member, store=store, value=external_id)
@@ -278,8 +283,17 @@ def issue_card_at_till(*, store, number: str | None = None, email: str = "", pho
     with transaction.atomic():
         new_member = member is None
         if new_member:
+            # One person, one number: the plastic card handed over is the new member's
+            # card, the number their phone, emails and the till show (a second, digital
+            # number would differ from the card in their hand).
+            if number is not None and Card.objects.filter(number=number).exists():
+                raise Invalid(fields={"number": "this card is already in use"})
             member = create_member(email=email, phone=phone, first_name=first_name,
-                                   last_name=last_name, store=store)
-        card = cards.issue_card(member_id=member.pk, number=number, kind=Card.Kind.PHYSICAL,
-                          store=store)
+                                   last_name=last_name, store=store,
+                                   card_number=number or cards.new_card_number(),
+                                   card_kind=Card.Kind.PHYSICAL)
+            card = Card.objects.get(number=member.card_number)
+        else:
+            card = cards.issue_card(member_id=member.pk, number=number,
+                                    kind=Card.Kind.PHYSICAL, store=store)
     return TillCard(card=card, member=member, new_member=new_member)

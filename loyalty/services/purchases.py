@@ -14,6 +14,7 @@ import math
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from loyalty.models import PointsEntry, Purchase, PurchaseItem, Refund, Store
@@ -63,12 +64,13 @@ def clean_items(items) -> list[dict]:
 
 
 def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
-                    occurred_at: datetime | None = None, now: datetime | None = None
+                    occurred_at: datetime | None = None, by=None, now: datetime | None = None
                     ) -> Recorded:
     """Record a purchase for a member and credit what it earns, once.
 
     Points stay pending for the programme's return window after the purchase,
-    then become spendable; they expire after the validity period. Raises
+    then become spendable; they expire after the validity period. `by`, the
+    cashier who recorded it at the till, is kept on the purchase and its entry. Raises
     Invalid (bad amount, items, dates), OrderConflict (same order id, other
     content), NotFound or MemberClosed (member).
     """
@@ -101,12 +103,13 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
                     reference=f"order:{store.code}/{order_id}", now=now,
                     available_at=occurred_at + timedelta(days=programme.return_window_days),
                     expires_at=occurred_at + timedelta(days=programme.points_validity_days),
-                    qualifying=True, earned=True, store=store)
+                    qualifying=True, earned=True, store=store, by=by)
             purchase = Purchase.objects.create(
                 store=store, order_id=order_id, member=locked, amount=amount,
                 occurred_at=occurred_at, points_earned=evaluation.points,
                 points_breakdown=evaluation.breakdown, balance_after=locked.balance,
-                entry=entry, fingerprint=fingerprint, created_at=now)
+                entry=entry, fingerprint=fingerprint, created_at=now,
+                cashier=by if (by is not None and by.is_authenticated) else None)
             if items:
                 PurchaseItem.objects.bulk_create(PurchaseItem(purchase=purchase, **item)
                                                  for item in items)
@@ -197,3 +200,26 @@ def find_purchase(*, store: Store, purchase_id) -> Purchase:
         return Purchase.objects.select_related("store").get(pk=int(purchase_id), store=store)
     except (Purchase.DoesNotExist, ValueError, TypeError):
         raise NotFound(fields={"purchase_id": purchase_id}) from None
+
+
+def caps_applied(purchase: Purchase) -> list[str]:
+    """Which caps cut what the purchase earned ("purchase", "day"), from its breakdown."""
+    return [line.get("cap") or "purchase" for line in purchase.points_breakdown
+            if line.get("source") == "cap"]
+
+
+def find_receipt(*, store: Store, receipt: str) -> Purchase:
+    """A purchase of this store by its receipt number (the order id). Raises NotFound."""
+    receipt = (receipt or "").strip()
+    purchase = (Purchase.objects.select_related("member", "store")
+                .filter(store=store, order_id=receipt).first()) if receipt else None
+    if purchase is None:
+        raise NotFound(fields={"receipt": receipt[:100]})
+    return purchase
+
+
+def recent_purchases(*, member, store: Store, limit: int = 5) -> list[Purchase]:
+    """The member's latest purchases in this store that can still be refunded."""
+    return list(Purchase.objects.filter(member=member, store=store,
+                                        refunded_amount__lt=F("amount"))
+                .order_by("-occurred_at", "-id")[:limit])

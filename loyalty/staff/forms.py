@@ -14,11 +14,35 @@ def new_reference(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
+def normalise_amount(value) -> str:
+    """An amount as a till types it, in any language: "42,50", "42.50", "1 234,50",
+    "1,234.50", "1.234,50". The last separator followed by one or two digits is the
+    decimal one; the others group thousands. Anything else ("1,234": a thousand, or a
+    slip?) is left for the field to refuse rather than guessed."""
+    text = "".join(str(value or "").split()).replace("'", "")
+    last = max(text.rfind(","), text.rfind("."))
+    if last >= 0 and len(text) - last - 1 in (1, 2):
+        whole, decimals = text[:last], text[last + 1:]
+        return whole.replace(",", "").replace(".", "") + "." + decimals
+    return text
+
+
+class TillAmountField(forms.DecimalField):
+    """A decimal field that takes the decimal comma (and grouped thousands) whatever the
+    cashier's language: parsed here, on the server, not only by the page's script."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        return super().to_python(normalise_amount(value))
+
+
 class LookupForm(forms.Form):
     code = forms.CharField(
-        label=_("Card, voucher code, email or phone"), max_length=200,
+        label=_("Card, voucher code, email, phone or name"), max_length=200,
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "off",
-                                      "spellcheck": "false", "enterkeyhint": "search"}))
+                                      "spellcheck": "false", "enterkeyhint": "search",
+                                      "autofocus": True}))
 
 
 class MemberForm(forms.Form):
@@ -26,14 +50,14 @@ class MemberForm(forms.Form):
 
 
 class PurchaseForm(MemberForm):
-    amount = forms.DecimalField(
+    amount = TillAmountField(
         label=_("Amount"), max_digits=12, decimal_places=2, min_value=Decimal("0.01"),
-        localize=True,
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
     receipt = forms.CharField(
         label=_("Receipt number (optional)"), max_length=100, required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off"}))
     order_id = forms.CharField(max_length=100, widget=forms.HiddenInput)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, currency: str = "", **kwargs):
         super().__init__(*args, **kwargs)
@@ -48,11 +72,36 @@ class PurchaseForm(MemberForm):
 class RewardForm(MemberForm):
     reward = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
     redemption_id = forms.CharField(max_length=100, widget=forms.HiddenInput)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class VoucherForm(MemberForm):
     voucher = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
     order_id = forms.CharField(max_length=100, widget=forms.HiddenInput)
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+class UndoVoucherForm(MemberForm):
+    voucher = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+class ReceiptForm(forms.Form):
+    receipt = forms.CharField(
+        label=_("Receipt number"), max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+
+class RefundForm(MemberForm):
+    purchase = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    refund_id = forms.CharField(max_length=100, widget=forms.HiddenInput)
+    amount = TillAmountField(
+        label=_("Amount to refund"), max_digits=12, decimal_places=2,
+        min_value=Decimal("0.01"),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
+
+
+class PickForm(forms.Form):
+    pick = forms.IntegerField(min_value=1)
 
 
 class BlockCardForm(MemberForm):
@@ -75,6 +124,13 @@ class IssueCardForm(forms.Form):
                             widget=forms.TextInput(attrs={"type": "tel"}))
     first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=100, required=False)
+    email_marketing = forms.BooleanField(
+        label=_("The customer agrees to receive offers by email"), required=False,
+        help_text=_("Ask them: offers and news of the programme, at most twice a week. "
+                    "They can stop them from any email or their profile."))
+    sms_marketing = forms.BooleanField(
+        label=_("The customer agrees to receive offers by SMS"), required=False,
+        help_text=_("Ask them: they can stop them from their profile."))
 
     def clean(self):
         data = super().clean()

@@ -12,10 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.contrib.postgres.search import TrigramWordSimilarity
+from django.db import connection
+from django.db.models import CharField, Q
+from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext as _
 
 from loyalty import selectors
 from loyalty.models import Card, Member
+from loyalty.names import NAME_EXPRESSION, fold
 from loyalty.services import cards, members
 from loyalty.services.errors import CardBlocked, Invalid, NotFound
 from rewards import codes
@@ -88,3 +93,41 @@ def find_at_till(value: str) -> TillMatch:
         if member is not None and member.is_active:
             return TillMatch(member=member)
     raise NotFound(_("No card, voucher or member matches this. Check what you typed."))
+
+
+# --- by name --------------------------------------------------------------------------------
+
+NAME_RESULTS = 8
+NAME_MIN_LENGTH = 2
+
+
+def looks_like_a_name(value: str) -> bool:
+    value = (value or "").strip()
+    return (len(value) >= NAME_MIN_LENGTH and any(char.isalpha() for char in value)
+            and not any(char.isdigit() or char == "@" for char in value))
+
+
+def find_by_name(value: str, *, limit: int = NAME_RESULTS) -> list[Member]:
+    """Open members whose name matches, accents and case aside, best first; the same
+    members a cashier may find today by card, email or phone (any active member of the
+    programme), a few at a time.
+
+    On PostgreSQL a trigram word similarity ("Hélène Dupond" finds "Helene Dupont"),
+    through the index of migration 0012; elsewhere every word must appear in the name.
+    """
+    folded = fold(value)
+    if len(folded) < NAME_MIN_LENGTH:
+        return []
+    # A constant expression (the index's), no input in it: the query is a parameter.
+    haystack = RawSQL(NAME_EXPRESSION, [], output_field=CharField())  # noqa: S611
+    members = Member.objects.filter(status=Member.Status.ACTIVE).annotate(name_folded=haystack)
+    if connection.vendor == "postgresql":
+        members = (members.filter(Q(name_folded__trigram_word_similar=folded)
+                                  | Q(name_folded__contains=folded))
+                   .annotate(score=TrigramWordSimilarity(folded, "name_folded"))
+                   .order_by("-score", "last_name", "first_name", "pk"))
+    else:
+        for word in folded.split():
+            members = members.filter(name_folded__contains=word)
+        members = members.order_by("last_name", "first_name", "pk")
+    return list(members.select_related("tier")[:limit])

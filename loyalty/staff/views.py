@@ -10,6 +10,7 @@ line alone; without JavaScript, with the whole page.
 from __future__ import annotations
 
 import functools
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -23,11 +24,28 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.roles import may_import, may_manage_messages, may_see_insight, review_stores
+from accounts.models import StaffRole
+from accounts.roles import (
+    can_act_for,
+    may_import,
+    may_manage_messages,
+    may_see_insight,
+    review_stores,
+)
 from loyalty import selectors
-from loyalty.models import Card, Member, Programme, Store
-from loyalty.services import cards, members, purchases, reviews
-from loyalty.services.errors import DomainError, Invalid, NotFound, OrderConflict
+from loyalty.models import Card, Member, Programme, Purchase, Store
+from loyalty.services import cards, enrolment, purchases, reviews
+from loyalty.services.errors import (
+    DomainError,
+    Invalid,
+    NotFound,
+    OrderConflict,
+    RefundConflict,
+    RefundExceedsPurchase,
+    UndoWindowPassed,
+    VoucherNotUsed,
+)
+from loyalty.services.inputs import parse_money
 from loyalty.staff import forms
 from loyalty.staff.access import (
     StoreForbidden,
@@ -37,9 +55,9 @@ from loyalty.staff.access import (
     remember_member,
     staff_stores,
 )
-from loyalty.staff.lookup import find_at_till
+from loyalty.staff.lookup import find_at_till, find_by_name, looks_like_a_name
 from rewards import services as rewards
-from rewards.models import Voucher
+from rewards.models import Reward, Voucher
 
 # Messages for the till where the service's own words are meant for a programmer.
 FIELD_MESSAGES = {
@@ -65,6 +83,16 @@ def error_message(error: DomainError) -> str:
     """What the cashier reads: plain words, in their language."""
     if isinstance(error, OrderConflict):
         return _("This receipt number was already recorded with another amount or customer.")
+    if isinstance(error, RefundExceedsPurchase):
+        return _("This is more than what is left to refund of this purchase (%(left)s).") % {
+            "left": str(error.fields.get("amount", "")).removeprefix("at most ")}
+    if isinstance(error, RefundConflict):
+        return _("This refund was already recorded with another amount.")
+    if isinstance(error, UndoWindowPassed):
+        return _("Too late to undo: a voucher can be put back within %(minutes)s minutes "
+                 "of its use.") % {"minutes": settings.LOYALTY_VOUCHER_UNDO_MINUTES}
+    if isinstance(error, VoucherNotUsed):
+        return _("This voucher is not used: there is nothing to undo.")
     if isinstance(error, Invalid) and error.fields:
         field, text = next(iter(error.fields.items()))
         known = {key: str(value) for key, value in FIELD_MESSAGES.items()}
@@ -145,9 +173,16 @@ def store(request):
 # --- the scan page -----------------------------------------------------------------------
 
 
+def is_manager(user, store: Store) -> bool:
+    """Refunds and undoing a voucher's use: the store's managers (and programme admins)."""
+    return can_act_for(user, store, role=StaffRole.Role.MANAGER)
+
+
 def panel_context(*, member: Member, store: Store, currency: str,
                   highlight: Voucher | None = None,
-                  purchase_form: forms.PurchaseForm | None = None) -> dict:
+                  purchase_form: forms.PurchaseForm | None = None,
+                  confirm: dict | None = None, manager: bool = False,
+                  refund_purchase=None) -> dict:
     """Everything the member panel shows, read fresh: balances move with every action."""
     now = timezone.now()
     member = selectors.active_member(member.pk) or member
@@ -176,6 +211,25 @@ def panel_context(*, member: Member, store: Store, currency: str,
         "cards": list(Card.objects.filter(member=member).order_by("-status", "-issued_at")),
         "link_form": forms.LinkCardForm(initial={"member": member.pk}),
         "highlight": highlight,
+        "confirm": confirm,
+        "manager": manager,
+        **(manager_context(member=member, store=store, now=now,
+                           refund_purchase=refund_purchase) if manager else {}),
+    }
+
+
+def manager_context(*, member: Member, store: Store, now, refund_purchase=None) -> dict:
+    """What a manager sees more: the purchases to refund, the vouchers to put back."""
+    recent = purchases.recent_purchases(member=member, store=store)
+    if refund_purchase is not None:
+        recent = [refund_purchase, *[p for p in recent if p.pk != refund_purchase.pk]]
+    return {
+        "refunds": [{"purchase": bought, "refund_id": forms.new_reference("refund"),
+                     "highlight": refund_purchase is not None and bought.pk == refund_purchase.pk,
+                     "left": bought.refundable_amount} for bought in recent],
+        "used_vouchers": [{"voucher": voucher, "shown_code": voucher.formatted_code}
+                          for voucher in rewards.recently_used_vouchers(
+                              member=member, store=store, now=now)],
     }
 
 
@@ -198,12 +252,18 @@ def respond(request, store: Store, *, member: Member | None = None, message: str
             kind: str = "ok", status: int = 200, result: dict | None = None,
             lookup_form: forms.LookupForm | None = None, **panel) -> HttpResponse:
     currency = Programme.load().currency
+    manager = is_manager(request.user, store)
     context = {
         "store": store, "currency": currency, "result": result,
         "status": {"kind": kind, "message": message} if message else None,
-        "panel": (panel_context(member=member, store=store, currency=currency, **panel)
+        "panel": (panel_context(member=member, store=store, currency=currency,
+                                manager=manager,
+                                **{k: v for k, v in panel.items() if k != "candidates"})
                   if member else None),
+        "manager": manager,
     }
+    if context["panel"] is None and panel.get("candidates") is not None:
+        context["candidates"] = panel["candidates"]
     if context["panel"] and may_see_insight(request.user):
         # Scores, segment, stage and value: for managers and admins, never cashiers.
         shown = context["panel"]["member"]
@@ -271,11 +331,19 @@ def lookup(request):
     store = _posted_store(request)
     if store is None:
         return _needs_store(request)
+    if "pick" in request.POST:
+        return _pick(request, store)
     form = forms.LookupForm(request.POST)
     if not form.is_valid():
         return _invalid_form(request, store, form)
+    code = form.cleaned_data["code"]
     try:
-        match = find_at_till(form.cleaned_data["code"])
+        match = find_at_till(code)
+    except NotFound as error:
+        if not looks_like_a_name(code):
+            return respond(request, store, kind="error", message=error_message(error),
+                           status=error.status, lookup_form=form)
+        return _by_name(request, store, code, form, error)
     except DomainError as error:
         return respond(request, store, kind="error", message=error_message(error),
                        status=error.status, lookup_form=form)
@@ -296,6 +364,51 @@ def lookup(request):
                 "name": match.member.full_name or match.member.card_number}
     return respond(request, store, member=match.member, kind=kind, message=message,
                    highlight=match.voucher)
+
+
+NAME_RESULTS_KEY = "staff_name_results"
+
+
+def masked_email(email: str) -> str:
+    """Enough of an address to tell two namesakes apart, not to write to them."""
+    if "@" not in email:
+        return ""
+    name, _at, domain = email.partition("@")
+    return f"{name[:1]}\u2022\u2022\u2022@{domain}"
+
+
+def _by_name(request, store, code, form, not_found: NotFound):
+    found = find_by_name(code)
+    if not found:
+        return respond(request, store, kind="error", status=404, lookup_form=form,
+                       message=error_message(not_found))
+    if len(found) == 1:
+        return _open(request, store, found[0])
+    # The choice is kept in the session: a pick opens only a member offered here.
+    request.session[NAME_RESULTS_KEY] = [member.pk for member in found]
+    candidates = [{"member": member, "email": masked_email(member.email),
+                   "card_end": member.card_number[-4:]} for member in found]
+    return respond(request, store, candidates=candidates, lookup_form=form, message=_(
+        "%(count)s members match: choose the customer.") % {"count": len(found)})
+
+
+def _pick(request, store):
+    form = forms.PickForm(request.POST)
+    offered = request.session.get(NAME_RESULTS_KEY, [])
+    if not form.is_valid() or form.cleaned_data["pick"] not in offered:
+        return respond(request, store, kind="error", status=403, message=find_first_message())
+    member = selectors.active_member(form.cleaned_data["pick"])
+    if member is None:
+        return respond(request, store, kind="error", status=404,
+                       message=_("This customer's membership is closed."))
+    request.session.pop(NAME_RESULTS_KEY, None)
+    return _open(request, store, member)
+
+
+def _open(request, store, member):
+    remember_member(request, member.pk)
+    return respond(request, store, member=member, message=_("%(name)s: %(points)s points.") % {
+        "name": member.full_name or member.card_number, "points": member.balance})
 
 
 def _member_action(request, form_class, act, *, form_kwargs=None, panel=None):
@@ -331,8 +444,26 @@ def purchase(request):
     currency = Programme.load().currency
 
     def act(store, form, member):
+        amount = parse_money(form.cleaned_data["amount"], field="amount")
+        threshold = confirm_above()
+        if threshold is not None and amount > threshold and not form.cleaned_data["confirm"]:
+            # Asked on the server: a slip of the finger (4250 for 42,50) is not recorded
+            # until the cashier says so, with or without the page's script.
+            return respond(request, store, member=member, kind="warning", status=200,
+                           message=_("%(amount)s %(currency)s is a large amount: confirm "
+                                     "it, or correct it.") % {"amount": amount,
+                                                              "currency": currency},
+                           purchase_form=form, confirm={
+                               "url": reverse("staff:purchase"),
+                               "fields": {"amount": str(amount),
+                                          "receipt": form.cleaned_data["receipt"],
+                                          "order_id": form.cleaned_data["order_id"]},
+                               "question": _("Record a purchase of %(amount)s %(currency)s?")
+                               % {"amount": amount, "currency": currency},
+                               "button": _("Yes, record %(amount)s %(currency)s") % {
+                                   "amount": amount, "currency": currency}})
         recorded = purchases.record_purchase(store=store, order_id=form.order_reference(),
-                                             amount=form.cleaned_data["amount"], member=member)
+                                             amount=amount, member=member, by=request.user)
         bought = recorded.obj
         pending = purchases.points_status(bought) == "pending"
         values = {"points": bought.points_earned, "amount": bought.amount,
@@ -346,8 +477,14 @@ def purchase(request):
         else:
             message = _("Purchase of %(amount)s %(currency)s recorded: "
                         "+%(points)s points.") % values
+        caps = purchases.caps_applied(bought)
+        if "day" in caps:
+            message += " " + _("Daily cap reached: +%(points)s.") % values
+        elif caps:
+            message += " " + _("Cap per purchase reached: +%(points)s.") % values
         return respond(request, store, member=bought.member, message=message, result={
-            "points": bought.points_earned, "pending": pending, "created": recorded.created})
+            "points": bought.points_earned, "pending": pending, "created": recorded.created,
+            "capped": "day" if "day" in caps else ("purchase" if caps else "")})
 
     return _member_action(request, forms.PurchaseForm, act, form_kwargs={"currency": currency},
                           panel=lambda form: {"purchase_form": form})
@@ -357,6 +494,18 @@ def purchase(request):
 @require_POST
 def redeem_reward(request):
     def act(store, form, member):
+        if not form.cleaned_data["confirm"]:
+            offered = Reward.objects.filter(pk=form.cleaned_data["reward"]).first()
+            if offered is None:
+                raise NotFound(_("This reward no longer exists."))
+            return respond(request, store, member=member, kind="warning", message=_(
+                "Confirm the reward, or cancel."), confirm={
+                "url": reverse("staff:redeem-reward"),
+                "fields": {"reward": offered.pk,
+                           "redemption_id": form.cleaned_data["redemption_id"]},
+                "question": _("Spend %(points)s points on %(reward)s?") % {
+                    "points": offered.points_cost, "reward": offered.display_name},
+                "button": _("Yes, redeem %(reward)s") % {"reward": offered.display_name}})
         redemption = rewards.redeem_reward(
             member=member, reward_id=form.cleaned_data["reward"],
             redemption_id=form.cleaned_data["redemption_id"], store=store,
@@ -379,6 +528,14 @@ def redeem_voucher(request):
         voucher = Voucher.objects.filter(pk=form.cleaned_data["voucher"]).first()
         if voucher is None or voucher.member_id != member.pk:
             raise NotFound(_("This voucher belongs to another member."))
+        if not form.cleaned_data["confirm"]:
+            return respond(request, store, member=member, kind="warning", message=_(
+                "Confirm the voucher, or cancel."), highlight=voucher, confirm={
+                "url": reverse("staff:redeem-voucher"),
+                "fields": {"voucher": voucher.pk, "order_id": form.cleaned_data["order_id"]},
+                "question": _("Use voucher %(code)s (%(reward)s) now?") % {
+                    "code": masked_code(voucher), "reward": voucher.reward.display_name},
+                "button": _("Yes, use it now")})
         voucher = rewards.redeem_voucher(code=voucher.code,
                                          order_id=form.cleaned_data["order_id"],
                                          store=store).obj
@@ -387,6 +544,98 @@ def redeem_voucher(request):
                 "code": voucher.formatted_code, "reward": voucher.reward.display_name})
 
     return _member_action(request, forms.VoucherForm, act)
+
+
+def confirm_above() -> Decimal | None:
+    """LOYALTY_TILL_CONFIRM_ABOVE: the amount above which the till asks to confirm."""
+    value = str(getattr(settings, "LOYALTY_TILL_CONFIRM_ABOVE", "") or "").strip()
+    try:
+        return Decimal(value) if value else None
+    except InvalidOperation:
+        return None
+
+
+def _manager_action(request, form_class, act):
+    """A member action for the store's managers only (a cashier gets a 403 and nothing)."""
+    store = _posted_store(request)
+    if store is not None and not is_manager(request.user, store):
+        return respond(request, store, kind="error", status=403, message=_(
+            "Only a manager of this store may do this."))
+    return _member_action(request, form_class, act)
+
+
+@staff_page
+@require_POST
+def undo_voucher(request):
+    def act(store, form, member):
+        voucher = Voucher.objects.filter(pk=form.cleaned_data["voucher"],
+                                         member=member).first()
+        if voucher is None:
+            raise NotFound(_("This voucher belongs to another member."))
+        voucher = rewards.undo_voucher_use(voucher_id=voucher.pk, store=store,
+                                           by=request.user)
+        return respond(request, store, member=member, highlight=voucher, message=_(
+            "Voucher %(code)s is usable again: its use was undone.") % {
+                "code": masked_code(voucher)})
+
+    return _manager_action(request, forms.UndoVoucherForm, act)
+
+
+@staff_page
+@require_POST
+def refund(request):
+    currency = Programme.load().currency
+
+    def act(store, form, member):
+        bought = Purchase.objects.filter(
+            pk=form.cleaned_data["purchase"], store=store, member=member).first()
+        if bought is None:
+            raise NotFound(_("This purchase is not one of this customer's in this store."))
+        recorded = purchases.record_refund(
+            purchase=bought, refund_id=form.cleaned_data["refund_id"],
+            amount=form.cleaned_data["amount"], by=request.user)
+        done = recorded.obj
+        values = {"amount": done.amount, "currency": currency, "order": bought.order_id,
+                  "points": done.points_reversed}
+        message = (_("Refund of %(amount)s %(currency)s on purchase %(order)s recorded: "
+                     "-%(points)s points.") if recorded.created else
+                   _("Already recorded: refund of %(amount)s %(currency)s on purchase "
+                     "%(order)s, -%(points)s points. Nothing was taken twice.")) % values
+        return respond(request, store, member=member, message=message)
+
+    return _manager_action(request, forms.RefundForm, act)
+
+
+@staff_page
+@require_POST
+def refund_receipt(request):
+    """A manager finds the purchase to refund by its receipt number: its member's panel
+    opens with that purchase first."""
+    store = _posted_store(request)
+    if store is None:
+        return _needs_store(request)
+    if not is_manager(request.user, store):
+        return respond(request, store, kind="error", status=403, message=_(
+            "Only a manager of this store may do this."))
+    form = forms.ReceiptForm(request.POST)
+    if not form.is_valid():
+        return _invalid_form(request, store, form, _posted_member_id(request))
+    try:
+        bought = purchases.find_receipt(store=store, receipt=form.cleaned_data["receipt"])
+    except NotFound:
+        member_id = _posted_member_id(request)
+        member = selectors.active_member(member_id) if may_open(request, member_id) else None
+        return respond(request, store, member=member, kind="error", status=404, message=_(
+            "No purchase of this store has this receipt number."))
+    member = selectors.active_member(bought.member_id)
+    if member is None:
+        return respond(request, store, kind="error", status=404,
+                       message=_("This customer's membership is closed."))
+    remember_member(request, member.pk)
+    return respond(request, store, member=member, refund_purchase=bought, message=_(
+        "Purchase %(order)s of %(amount)s: %(left)s left to refund.") % {
+            "order": bought.order_id, "amount": bought.amount,
+            "left": bought.refundable_amount})
 
 
 @staff_page
@@ -428,10 +677,11 @@ def issue_card(request):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                issued = members.issue_card_at_till(
+                issued = enrolment.enrol_at_till(
                     store=store, number=data["number"] or None, email=data["email"],
                     phone=data["phone"], first_name=data["first_name"],
-                    last_name=data["last_name"])
+                    last_name=data["last_name"], email_marketing=data["email_marketing"],
+                    sms_marketing=data["sms_marketing"])
             except DomainError as error:
                 form.add_error(None, error_message(error))
                 status = error.status
@@ -439,10 +689,13 @@ def issue_card(request):
                 member = issued.member
                 values = {"number": issued.card.number,
                           "name": member.full_name or member.email or member.phone}
-                messages.success(request, (
-                    _("Card %(number)s issued to %(name)s, who is now a member.")
-                    if issued.new_member else
-                    _("Card %(number)s is now linked to %(name)s.")) % values)
+                text = (_("Card %(number)s issued to %(name)s, who is now a member.")
+                        if issued.new_member else
+                        _("Card %(number)s is now linked to %(name)s.")) % values
+                if issued.new_member and member.balance + member.pending:
+                    text += " " + _("Welcome points: +%(points)s.") % {
+                        "points": member.balance + member.pending}
+                messages.success(request, text)
                 remember_member(request, member.pk)  # the customer is at the till
                 return redirect(f"{reverse('staff:scan')}?store={store.code}&member={member.pk}")
         else:

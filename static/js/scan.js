@@ -43,6 +43,45 @@ document.body.addEventListener("htmx:afterRequest", (event) => {
     document.getElementById("id_amount")?.focus();
   }
 });
+// --- keyboard first: Esc (or "Next customer") clears for the next one; Esc cancels a
+// confirmation first. Without this script, both are links that do the same on the server.
+
+function nextCustomer() {
+  const empty = document.createElement("section");
+  empty.id = "member-panel";
+  empty.className = "member-panel";
+  empty.hidden = true;
+  document.getElementById("member-panel")?.replaceWith(empty);
+  status.replaceChildren();
+  form.reset();
+  document.getElementById("receipt-form")?.reset();
+  input.focus();
+}
+
+function cancelConfirm(box) {
+  box.remove();
+  status.replaceChildren();
+  (document.getElementById("id_amount") || document.getElementById("member-panel-title")
+    || input).focus();
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.defaultPrevented) return;
+  const box = document.getElementById("till-confirm");
+  event.preventDefault();
+  if (box) cancelConfirm(box);
+  else if (stream) stop();
+  else nextCustomer();
+});
+
+till.addEventListener("click", (event) => {
+  const link = event.target.closest("#next-customer, #till-confirm-no");
+  if (!link) return;
+  event.preventDefault();
+  if (link.id === "next-customer") nextCustomer();
+  else cancelConfirm(document.getElementById("till-confirm"));
+});
+
 document.body.addEventListener("htmx:sendError", () => say(texts.network, true));
 document.body.addEventListener("htmx:responseError", () => say(texts.network, true));
 

@@ -79,7 +79,7 @@ def test_a_cashier_types_the_token_records_a_purchase_and_sees_the_balance_rise(
     till = watched.page
     till.goto("/staff/scan/")
     till.evaluate("window.loadedOnce = true")
-    till.get_by_label("Card, voucher code, email or phone").fill(token)
+    till.get_by_label("Card, voucher code, email, phone or name").fill(token)
     till.keyboard.press("Enter")
     panel = till.locator("#member-panel")
     panel.get_by_role("heading", name="Marie Curie").wait_for()
@@ -104,7 +104,7 @@ def test_errors_are_shown_plainly_in_the_status_line(browser, live_server, shop)
     till.goto("/staff/scan/")
     old = cards.make_token(Card.objects.get(number=shop["marie"].card_number),
                            at=time.time() - 2 * cards.TOKEN_STEP_SECONDS)
-    field = till.get_by_label("Card, voucher code, email or phone")
+    field = till.get_by_label("Card, voucher code, email, phone or name")
     field.fill(old)
     field.press("Enter")
     status = till.locator("#scan-status")
@@ -126,7 +126,7 @@ def test_a_cashier_of_another_store_is_refused(browser, live_server, shop):
     # Their own page works; a form altered to name Paris is refused by the server.
     page.goto("/staff/scan/")
     page.locator("#lookup-form input[name=store]").evaluate("input => input.value = 'paris'")
-    field = page.get_by_label("Card, voucher code, email or phone")
+    field = page.get_by_label("Card, voucher code, email, phone or name")
     field.fill(shop["marie"].card_number)
     field.press("Enter")
     page.locator("#scan-status").get_by_text("You do not act for this store").wait_for()
@@ -153,6 +153,6 @@ def test_the_camera_reads_the_card_and_the_member_appears_without_typing(
     till.goto("/staff/scan/")
     till.get_by_role("button", name="Scan with the camera").click()
     till.locator("#member-panel").get_by_role("heading", name="Marie Curie").wait_for()
-    assert till.get_by_label("Card, voucher code, email or phone").input_value() == ""
+    assert till.get_by_label("Card, voucher code, email, phone or name").input_value() == ""
     assert till.locator("#camera").is_hidden()  # one read per scan
     assert watched.csp_violations == []

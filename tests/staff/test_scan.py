@@ -215,7 +215,8 @@ def test_rewards_within_reach_can_be_redeemed_at_the_till(cashier_client, marie,
     assert "Tote bag" in panel and "1 reward out of reach" in panel
     assert "750 more points needed" in panel
     response = cashier_client.post(reverse("staff:redeem-reward"), {
-        "store": "paris", "member": marie.pk, "reward": cheap.pk, "redemption_id": "till-r1"},
+        "store": "paris", "member": marie.pk, "reward": cheap.pk, "redemption_id": "till-r1",
+        "confirm": "1"},
         **HX)
     assert response.status_code == 200
     voucher = Voucher.objects.get()
@@ -225,7 +226,8 @@ def test_rewards_within_reach_can_be_redeemed_at_the_till(cashier_client, marie,
     marie.refresh_from_db()
     assert marie.balance == 50
     refused = cashier_client.post(reverse("staff:redeem-reward"), {
-        "store": "paris", "member": marie.pk, "reward": dear.pk, "redemption_id": "till-r2"},
+        "store": "paris", "member": marie.pk, "reward": dear.pk, "redemption_id": "till-r2",
+        "confirm": "1"},
         **HX)
     assert refused.status_code == 409
     assert "Not enough points" in page_text(refused)
@@ -238,7 +240,8 @@ def test_a_voucher_is_found_by_its_code_and_used_once(cashier_client, marie, sto
     found = lookup(cashier_client, voucher.formatted_code.lower(), **HX)
     assert found.status_code == 200
     assert "is ready to use" in page_text(found) and "Marie Curie" in page_text(found)
-    form = {"store": "paris", "member": marie.pk, "voucher": voucher.pk, "order_id": "till-v"}
+    form = {"store": "paris", "member": marie.pk, "voucher": voucher.pk, "order_id": "till-v",
+            "confirm": "1"}
     used = cashier_client.post(reverse("staff:redeem-voucher"), form, **HX)
     assert used.status_code == 200 and "used" in page_text(used)
     assert cashier_client.post(reverse("staff:redeem-voucher"), form, **HX).status_code == 200
@@ -395,7 +398,8 @@ def test_voucher_codes_are_masked_until_used(cashier_client, marie):
     assert masked_code(voucher) in panel and masked_code(voucher).endswith(
         voucher.formatted_code[-4:])
     used = cashier_client.post(reverse("staff:redeem-voucher"), {
-        "store": "paris", "member": marie.pk, "voucher": voucher.pk, "order_id": "till-m"},
+        "store": "paris", "member": marie.pk, "voucher": voucher.pk, "order_id": "till-m",
+        "confirm": "1"},
         **HX)
     assert used.status_code == 200
     assert f"Voucher {voucher.formatted_code} used" in page_text(used)

@@ -51,6 +51,17 @@ def welcome(journey: Journey, now: datetime) -> Iterator[Message]:
                        path=reverse("card"))
 
 
+def welcome_now(*, member_id: int, now: datetime | None = None) -> int:
+    """Queue the welcome journey's message for a member enrolled a moment ago (at the
+    till), rather than at the next hourly run: the same occasion as the journey's, so it
+    is sent once either way. Nothing while the journey is off. How many were queued."""
+    journey = Journey.objects.filter(kind=Kind.WELCOME, active=True).first()
+    if journey is None:
+        return 0
+    return delivery.queue([_message(journey, member_id=member_id, occasion=str(member_id),
+                                    path=reverse("card"))], now=now)
+
+
 def second_purchase(journey: Journey, now: datetime) -> Iterator[Message]:
     """A first purchase `days` ago, and none since."""
     due = now - timedelta(days=journey.days)
