@@ -21,9 +21,9 @@ from loyalty.models import Member, PointsEntry, Store
 from loyalty.services import ledger, webhooks
 from loyalty.services.actions import period_start
 from loyalty.services.errors import (
+    Conflict,
     InsufficientPoints,
     MemberLimitReached,
-    Conflict,
     NotFound,
     OutOfStock,
     RedemptionConflict,

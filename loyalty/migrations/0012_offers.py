@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('loyalty', '0011_campaigns'),
-        ('rewards', '0002_voucher_source'),
+        ('rewards', '0001_initial'),
     ]
 
     operations = [
