@@ -13,6 +13,9 @@ class LoyaltyConfig(AppConfig):
         from loyalty.services import settings_cache
 
         settings_cache.connect_signals()
+        from loyalty import email_tracking
+
+        email_tracking.connect()  # bounces and complaints from the email provider
         # Our apps' tasks are registered in every process (web included), so that the
         # services can hand work over by task name without importing the task modules.
         for module in ("loyalty.tasks", "rewards.tasks"):
