@@ -61,8 +61,9 @@ def record_email_event(*, event_type: str, recipient: str, event_id: str = "",
                 address=address, member=member, event=event_type, event_id=event_id,
                 provider=(provider or "")[:50], description=(description or "")[:300], at=at)
             if event_type == Event.COMPLAINED and member is not None:
+                # Dated when we learn it: the history's order is the order of the changes.
                 member_services.set_consent(member_id=member.pk, channel="email",
-                                            granted=False, source=COMPLAINT_SOURCE, now=at)
+                                            granted=False, source=COMPLAINT_SOURCE)
     except IntegrityError:  # the same event, recorded meanwhile by another request
         return EmailBounce.objects.get(event_id=event_id)
     return bounce
