@@ -24,7 +24,7 @@ from loyalty.services.audit import audit_ledger
 from loyalty.services.messaging import journeys, render
 from rewards.models import Voucher
 from rewards.services import redeem_voucher
-from tests.factories import StoreFactory, make_member
+from tests.factories import StoreFactory
 from tests.rewards.helpers import reward
 
 pytestmark = pytest.mark.django_db
