@@ -190,3 +190,15 @@ def test_the_second_purchase_form_sets_its_bonus_and_refuses_a_bad_one(manager_c
     journey.refresh_from_db()
     assert (str(journey.bonus_factor), journey.bonus_points, journey.bonus_days) == (
         "2.00", 10, 7)
+
+
+def test_the_win_back_preview_shows_a_sample_voucher_and_saves_none(manager_client):
+    from rewards.models import Reward, Voucher
+
+    item = Reward.objects.create(name="5 € off", kind="amount_voucher", value=5,
+                                 points_cost=100)
+    Journey.objects.filter(kind="win_back").update(voucher_reward=item, voucher_days=10)
+    url = reverse("staff:journey", kwargs={"kind": "win_back"})
+    text = page_text(manager_client.get(url))
+    assert "Your voucher for 5 € off:" in text
+    assert not Voucher.objects.exists()

@@ -157,7 +157,7 @@ def sample_context(journey: Journey, member: Member, *, now: datetime) -> dict:
         tier = (Tier.objects.filter(pk=member.tier_id).first() if member.tier_id else None) \
             or Tier.objects.order_by("rank").first()
         context.update(tier_id=tier.pk if tier else None, path=reverse("home"))
-    if journey.kind == Kind.SECOND_PURCHASE and journey.gives_bonus:
+    if journey.gives_bonus or journey.gives_voucher:  # a sample voucher, the bonus's terms
         from loyalty.services.messaging.offers import context_for
 
         context.update(context_for(journey, now))

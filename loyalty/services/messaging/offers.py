@@ -65,10 +65,20 @@ def for_journey(journey: Journey, now: datetime) -> Callable[[list[Message]], in
 
 
 def voucher_of(message: Message):
-    """The voucher given with this message (by its occasion), or None."""
-    if not (message.context or {}).get("voucher") or not message.occasion:
+    """The voucher given with this message (by its occasion), or None. A preview (a
+    message never queued, without an occasion) gets a sample one, never saved."""
+    if not (message.context or {}).get("voucher"):
         return None
+    from rewards import codes
     from rewards.models import Voucher
 
-    return Voucher.objects.filter(occasion_key=message.occasion,
-                                  member_id=message.member_id).first()
+    if not message.occasion:
+        journey = message.journey
+        if journey is None or not journey.gives_voucher:
+            return None
+        reward = journey.voucher_reward
+        return Voucher(code=codes.new_code(), reward=reward, kind=reward.kind,
+                       value=reward.value, source=Voucher.Source.JOURNEY,
+                       expires_at=voucher_expiry(journey, timezone.now()))
+    return (Voucher.objects.select_related("reward")
+            .filter(occasion_key=message.occasion, member_id=message.member_id).first())
