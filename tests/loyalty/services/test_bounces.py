@@ -108,3 +108,24 @@ def test_erasing_the_member_deletes_their_bounces(member):
     provider_says("bounced", member.email)
     erase_member(member=member)
     assert not EmailBounce.objects.exists()
+
+
+def test_a_providers_bounce_webhook_reaches_the_service(client, settings, member):
+    """End to end: Postmark's bounce webhook, authenticated, through anymail's view."""
+    import base64
+    import json
+
+    settings.ROOT_URLCONF = "tests.loyalty.services.anymail_urls"
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:s3cret"}
+    body = json.dumps({"RecordType": "Bounce", "ID": 4323372036854775807, "Type": "HardBounce",
+                       "TypeCode": 1, "Email": member.email, "MessageID": "m-1",
+                       "BouncedAt": "2026-11-27T10:00:00Z", "Description": "Unknown user",
+                       "Details": "smtp;550 5.1.1"})
+    url = "/anymail/postmark/tracking/"
+    assert client.post(url, body, content_type="application/json").status_code == 400
+    auth = "Basic " + base64.b64encode(b"hook:s3cret").decode()
+    response = client.post(url, body, content_type="application/json",
+                           HTTP_AUTHORIZATION=auth)
+    assert response.status_code == 200
+    bounce = EmailBounce.objects.get()
+    assert (bounce.member, bounce.event, bounce.provider) == (member, "bounced", "Postmark")
