@@ -254,6 +254,16 @@ def send_campaign(*, campaign_id: int, now: datetime | None = None) -> int:
     return queued
 
 
+def vouchers_given(campaign: Campaign) -> int:
+    """How many vouchers the campaign's voucher offer gave (0 for another offer)."""
+    if campaign.offer != Campaign.Offer.VOUCHER or campaign.sent_at is None:
+        return 0
+    from rewards.models import Voucher
+
+    return Voucher.objects.filter(source=Voucher.Source.CAMPAIGN,
+                                  occasion_key__startswith=f"campaign:{campaign.pk}:").count()
+
+
 def send_due(*, now: datetime | None = None) -> int:
     """Send every campaign whose time has come (beat, every few minutes); how many went."""
     now = now or timezone.now()

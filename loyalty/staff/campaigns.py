@@ -221,7 +221,8 @@ def campaign_detail(request, pk):
     context = {
         "campaign": campaign, "audience": describe(campaign), "currency": currency,
         "size": campaigns.audience_size(campaign) if campaign.editable else None,
-        "results": results, "verdict": verdict(results, currency) if results else []}
+        "results": results, "verdict": verdict(results, currency) if results else [],
+        "given_vouchers": campaigns.vouchers_given(campaign)}
     if results is not None:
         context["groups"] = [
             (label, group, None if group.purchase_rate is None else group.purchase_rate * 100)

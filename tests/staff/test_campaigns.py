@@ -194,3 +194,18 @@ def test_a_voucher_offer_needs_its_reward_and_is_saved_with_it(manager_client):
     assert (campaign.offer, campaign.offer_reward) == ("voucher", item)
     assert 'name="offer_reward"' in manager_client.get(
         reverse("staff:campaign-edit", args=[campaign.pk])).content.decode()
+
+
+def test_a_sent_voucher_campaign_says_how_many_vouchers_it_gave(manager_client):
+    from rewards.models import Reward
+
+    at_risk_members(6, consented=6)
+    item = Reward.objects.create(name="10 € off", kind="amount_voucher", value=10,
+                                 points_cost=100)
+    campaign = Campaign.objects.create(
+        name="Gift", subject="s", body="b", status=Campaign.Status.SENDING, holdout_percent=0,
+        offer="voucher", offer_reward=item, offer_ends_at=timezone.now() + timedelta(days=9))
+    campaign.segments.set([Segment.objects.get(code="at_risk")])
+    campaigns.send_campaign(campaign_id=campaign.pk)
+    text = page_text(manager_client.get(reverse("staff:campaign", args=[campaign.pk])))
+    assert "10 € off, valid until" in text and "(6 vouchers given)" in text

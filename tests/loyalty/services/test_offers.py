@@ -303,3 +303,12 @@ def test_a_voucher_offer_needs_a_reward_and_an_end():
     with pytest.raises(ValidationError) as error:
         campaign.full_clean()
     assert {"offer_reward", "offer_ends_at"} <= set(error.value.message_dict)
+
+
+def test_a_message_queued_before_the_voucher_was_set_gets_none_on_a_rerun(member):
+    switch_on(Kind.WIN_BACK)
+    at_risk(member)
+    assert run() == {"win_back": 1}
+    switch_on(Kind.WIN_BACK, voucher_reward=reward())
+    assert run(NOON + timedelta(hours=1)) == {"win_back": 0}
+    assert not Voucher.objects.exists()  # its message, already written, does not offer one
