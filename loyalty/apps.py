@@ -18,6 +18,9 @@ class LoyaltyConfig(AppConfig):
         settings_cache.connect_signals()
         connection_created.connect(register_sqlite_function,
                                    dispatch_uid="loyalty.names.sqlite_unaccent")
+        from loyalty import email_tracking
+
+        email_tracking.connect()  # bounces and complaints from the email provider
         # Our apps' tasks are registered in every process (web included), so that the
         # services can hand work over by task name without importing the task modules.
         for module in ("loyalty.tasks", "rewards.tasks"):

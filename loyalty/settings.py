@@ -4,6 +4,7 @@ Defaults give a working development site: SQLite, Celery eager, console email.
 Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and REDIS_URL.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -159,6 +160,13 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.
 # For the file backend (django.core.mail.backends.filebased.EmailBackend): where it writes.
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "sent-mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
+# django-anymail, for a real provider: EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend
+# and its settings as ANYMAIL_<NAME> variables (ANYMAIL_MAILGUN_API_KEY=...,
+# ANYMAIL_WEBHOOK_SECRET=user:password). The tracking webhooks (bounces, complaints) are
+# served at /anymail/<provider>/tracking/ only once ANYMAIL_WEBHOOK_SECRET is set: without
+# it anyone could report an address as bouncing.
+ANYMAIL = {name.removeprefix("ANYMAIL_"): value for name, value in os.environ.items()
+           if name.startswith("ANYMAIL_") and value}
 
 # django-axes: lock out brute-force logins per user name and address together, so that one
 # address failing on many accounts locks out none of them, nor the others behind it.

@@ -26,6 +26,10 @@ urlpatterns = [
     path("", portal.home, name="home"),
 ]
 
+if settings.ANYMAIL.get("WEBHOOK_SECRET"):
+    # The email provider's tracking webhooks: bounces and complaints (loyalty.email_tracking).
+    urlpatterns.insert(0, path("anymail/", include("anymail.urls")))
+
 if settings.DEBUG:  # pragma: no cover
     from django.conf.urls.static import static
 

@@ -239,7 +239,7 @@ class RedemptionAdmin(ReadOnlyModelAdmin):
 class VoucherAdmin(IntermediateActionMixin, ReadOnlyModelAdmin):
     list_display = ("formatted_code", "member_link", "reward", "kind", "value", "status",
                     "issued_at", "expires_at", "used_at", "used_store", "used_order_id")
-    list_filter = ("status", "kind", "reward", "used_store")
+    list_filter = ("status", "source", "kind", "reward", "used_store")
     list_select_related = ("member", "reward", "used_store")
     search_fields = ("=used_order_id", "=member__card_number", "member__email")
     search_help_text = _("Voucher code (with or without dashes), card number, email or "
@@ -247,7 +247,7 @@ class VoucherAdmin(IntermediateActionMixin, ReadOnlyModelAdmin):
     actions = ("mark_used", "cancel_and_refund")
     fields = ("formatted_code", "qr_code", "status", "member_link", "reward", "kind", "value",
               "issued_at", "expires_at", "used_at", "used_store", "used_order_id",
-              "cancelled_at", "redemption_link")
+              "cancelled_at", "source", "occasion_key", "redemption_link")
     readonly_fields = fields
 
     @admin.display(description=_("code"), ordering="code")

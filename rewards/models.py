@@ -111,6 +111,20 @@ class Redemption(models.Model):
 
 
 class Voucher(models.Model):
+    """A code good for a reward's value, at the till and online.
+
+    Bought with points (`source` redemption: it has its Redemption and ledger
+    entry) or granted without points by a journey or a campaign (`source`
+    journey or campaign: no redemption, no entry, and an `occasion_key` that
+    names why it was given, once: `win_back:42`, `campaign:3:17`). Either way
+    it is checked, used and expired alike.
+    """
+
+    class Source(models.TextChoices):
+        REDEMPTION = "redemption", _("Bought with points")
+        JOURNEY = "journey", _("Given by a journey")
+        CAMPAIGN = "campaign", _("Given by a campaign")
+
     class Status(models.TextChoices):
         ISSUED = "issued", _("Ready to use")
         USED = "used", _("Used")
@@ -118,8 +132,13 @@ class Voucher(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     code = models.CharField(_("code"), max_length=16, unique=True)
-    redemption = models.OneToOneField(Redemption, on_delete=models.PROTECT,
-                                      related_name="voucher")
+    redemption = models.OneToOneField(Redemption, on_delete=models.PROTECT, null=True,
+                                      blank=True, related_name="voucher")
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices,
+                              default=Source.REDEMPTION)
+    occasion_key = models.CharField(
+        _("occasion"), max_length=120, null=True, blank=True, unique=True,
+        help_text=_("Why a voucher was given without points, e.g. win_back:42: once each."))
     member = models.ForeignKey("loyalty.Member", on_delete=models.PROTECT,
                                related_name="vouchers")
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="vouchers")
@@ -140,9 +159,23 @@ class Voucher(models.Model):
         ordering = ["-issued_at"]
         verbose_name = _("voucher")
         verbose_name_plural = _("vouchers")
+        constraints = [
+            # Bought: a redemption and no occasion; given: an occasion and no redemption.
+            models.CheckConstraint(
+                condition=(models.Q(source="redemption", redemption__isnull=False,
+                                    occasion_key__isnull=True)
+                           | (~models.Q(source="redemption") & models.Q(
+                               redemption__isnull=True, occasion_key__isnull=False))),
+                name="voucher_bought_or_given"),
+        ]
 
     def __str__(self):
         return self.formatted_code
+
+    @property
+    def bought(self) -> bool:
+        """Bought with points (cancelling it gives them back); else given."""
+        return self.redemption_id is not None
 
     @property
     def formatted_code(self) -> str:

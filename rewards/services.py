@@ -8,6 +8,7 @@ idempotent on its redemption id.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -16,11 +17,13 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import Member, PointsEntry, Store
 from loyalty.services import ledger, webhooks
 from loyalty.services.actions import period_start
 from loyalty.services.errors import (
+    Conflict,
     InsufficientPoints,
     MemberLimitReached,
     NotFound,
@@ -277,6 +280,7 @@ def recently_used_vouchers(*, member: Member, store: Store,
 def cancel_voucher(*, voucher_id: int, member_id: int | None = None, by=None,
                    now: datetime | None = None) -> Voucher:
     """Cancel an unused voucher: its points come back (a `cancel` entry), its stock too.
+    A voucher given without points (`grant_voucher`) is just cancelled.
 
     `member_id`, when given, must own the voucher (NotFound otherwise: a member
     cannot even learn that someone else's voucher exists).
@@ -292,12 +296,13 @@ def cancel_voucher(*, voucher_id: int, member_id: int | None = None, by=None,
         if voucher.status == Voucher.Status.CANCELLED:
             return voucher
         _check_usable(voucher, store=None, now=now)
-        points = voucher.redemption.points_spent
-        ledger.apply_credit(member, kind=PointsEntry.Kind.CANCEL, points=points,
-                            reason=f"Voucher {voucher.formatted_code} cancelled",
-                            reference=f"voucher:{voucher.pk}", now=now, by=by)
-        if voucher.reward.stock is not None:
-            Reward.objects.filter(pk=voucher.reward_id).update(stock=F("stock") + 1)
+        if voucher.bought:  # a given voucher cost no points and took no stock
+            points = voucher.redemption.points_spent
+            ledger.apply_credit(member, kind=PointsEntry.Kind.CANCEL, points=points,
+                                reason=f"Voucher {voucher.formatted_code} cancelled",
+                                reference=f"voucher:{voucher.pk}", now=now, by=by)
+            if voucher.reward.stock is not None:
+                Reward.objects.filter(pk=voucher.reward_id).update(stock=F("stock") + 1)
         voucher.status = Voucher.Status.CANCELLED
         voucher.cancelled_at = now
         voucher.save(update_fields=["status", "cancelled_at"])
@@ -327,3 +332,74 @@ def catalogue_for(*, member: Member | None, store: Store | None = None,
     return [(reward, eligibility(member=member, reward=reward, now=now,
                                  redeemed_in_period=counts.get(reward.pk)))
             for reward in rewards]
+
+
+# --- vouchers given without points (journeys, campaigns) ------------------------------------
+
+MAX_CODE_TRIES = 5
+
+
+class VoucherGrantConflict(Conflict):
+    code = "voucher_grant_conflict"
+    default_message = _("This occasion already gave a voucher to another member or reward.")
+
+
+def grant_voucher(*, member: Member | int, reward: Reward, expires_at: datetime, source: str,
+                  occasion_key: str, now: datetime | None = None) -> Recorded:
+    """Give a member a voucher for `reward` without spending points, once per occasion.
+
+    The voucher freezes the reward's kind and value, is usable where the reward is
+    (its stores) until `expires_at`, and is checked, used and expired exactly like a
+    bought one. No points move, so there is no ledger entry and no redemption; the
+    reward's availability, stock, tier and limits are the catalogue's rules and do not
+    apply (a manager may give a reward that is not for sale). The voucher row is the
+    record: its `source` (journey or campaign), its `occasion_key` and `issued_at`.
+    The same occasion again returns the first voucher (`created` False); the same
+    occasion for another member or reward raises VoucherGrantConflict.
+    """
+    member_id = member if isinstance(member, int) else member.pk
+    with transaction.atomic():
+        given = _grant(member_keys=[(member_id, occasion_key)], reward=reward,
+                       expires_at=expires_at, source=source, now=now)
+        voucher = Voucher.objects.select_related("reward").get(occasion_key=occasion_key)
+        if voucher.member_id != member_id or voucher.reward_id != reward.pk:
+            raise VoucherGrantConflict(fields={"occasion_key": occasion_key})
+    return Recorded(voucher, occasion_key in given)
+
+
+def grant_vouchers(*, member_keys: Iterable[tuple[int, str]], reward: Reward,
+                   expires_at: datetime, source: str, now: datetime | None = None) -> int:
+    """`grant_voucher` for many (member id, occasion key) pairs at once, in one
+    transaction: an occasion already given is skipped. Returns how many were given."""
+    return len(_grant(member_keys=member_keys, reward=reward, expires_at=expires_at,
+                      source=source, now=now))
+
+
+def _grant(*, member_keys: Iterable[tuple[int, str]], reward: Reward, expires_at: datetime,
+           source: str, now: datetime | None) -> set[str]:
+    if source not in (Voucher.Source.JOURNEY, Voucher.Source.CAMPAIGN):
+        raise ValueError(f"not a source for a voucher given without points: {source}")
+    now = now or timezone.now()
+    wanted = {key: member_id for member_id, key in member_keys}
+    given: set[str] = set()
+    if not wanted:
+        return given
+    with transaction.atomic():
+        missing = list(wanted)
+        for _attempt in range(MAX_CODE_TRIES):
+            drawn = {key: codes.new_code() for key in missing}
+            # An occasion given before (or by another worker meanwhile), or a code already
+            # taken, is skipped by the insert: the stored code tells whose it is, and a
+            # key still without a voucher draws a new code in the next round.
+            Voucher.objects.bulk_create([
+                Voucher(code=code, member_id=wanted[key], reward=reward, kind=reward.kind,
+                        value=reward.value, source=source, occasion_key=key, issued_at=now,
+                        expires_at=expires_at)
+                for key, code in drawn.items()], ignore_conflicts=True)
+            stored = dict(Voucher.objects.filter(occasion_key__in=missing)
+                          .values_list("occasion_key", "code"))
+            given |= {key for key, code in stored.items() if drawn[key] == code}
+            missing = [key for key in missing if key not in stored]
+            if not missing:
+                return given
+        raise RuntimeError("could not draw free voucher codes")  # 30^9 codes: never

@@ -128,6 +128,10 @@ def _own_voucher(member, voucher_id: int) -> Voucher:
 def cancel(request, member, voucher_id: int):
     """GET: confirm. POST: cancel the voucher, its points come back."""
     voucher = _own_voucher(member, voucher_id)
+    if not voucher.bought:
+        messages.error(request, _("A voucher given to you cost no points: there is nothing to "
+                                  "get back by cancelling it."))
+        return redirect("rewards:vouchers")
     if request.method == "POST":
         try:
             services.cancel_voucher(voucher_id=voucher.pk, member_id=member.pk,

@@ -6,7 +6,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.admin.base import ReadOnlyModelAdmin
-from loyalty.models import Journey, Message
+from loyalty.models import EmailBounce, Journey, Message, PurchaseBonus
+from loyalty.services.messaging.journey_settings import OFFER_FIELDS
 
 
 @admin.register(Journey)
@@ -17,6 +18,10 @@ class JourneyAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("kind", "active", "channel", "purpose", "priority", "days",
                            "points_within")}),
+        (_("Win-back: a voucher with the message"),
+         {"fields": ("voucher_reward", "voucher_days")}),
+        (_("Second purchase: a bonus on the next purchase"),
+         {"fields": ("bonus_factor", "bonus_points", "bonus_days")}),
         (_("Text"), {"fields": ("subject", "body", "subject_fr", "body_fr"),
                      "description": _("Leave empty to send the built-in text, translated.")}),
     )
@@ -26,6 +31,12 @@ class JourneyAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         first, *rest = super().get_fieldsets(request, obj)
+        # A journey shows its own offer only (the win-back's voucher, the second purchase's
+        # bonus).
+        offers = {name for names in OFFER_FIELDS.values() for name in names}
+        own = set(OFFER_FIELDS.get(obj.kind, ())) if obj is not None else set()
+        rest = [(name, options) for name, options in rest
+                if not (set(options["fields"]) & offers) or set(options["fields"]) <= own]
         return ((first[0], {**first[1], "fields": (*first[1]["fields"], "staff_page")}), *rest)
 
     @admin.display(description=_("preview and test"))
@@ -49,3 +60,25 @@ class MessageAdmin(ReadOnlyModelAdmin):
     list_select_related = ("member",)
     search_fields = ("=occasion", "=member__card_number", "member__email")
     raw_id_fields = ("member", "journey")
+
+
+@admin.register(EmailBounce)
+class EmailBounceAdmin(ReadOnlyModelAdmin):
+    """What the email provider reported (django-anymail's tracking webhooks)."""
+
+    list_display = ("at", "address", "event", "member", "provider", "description")
+    list_filter = ("event", "provider")
+    search_fields = ("address", "=member__card_number")
+    raw_id_fields = ("member",)
+
+
+@admin.register(PurchaseBonus)
+class PurchaseBonusAdmin(ReadOnlyModelAdmin):
+    """Next-purchase bonuses given by the second-purchase journey, and the purchase that
+    used each."""
+
+    list_display = ("starts_at", "member", "factor", "points", "expires_at", "used_at",
+                    "purchase")
+    list_filter = ("used_at",)
+    search_fields = ("=occasion_key", "=member__card_number")
+    raw_id_fields = ("member", "purchase")

@@ -1,4 +1,5 @@
 from .api import ApiKey, IdempotencyRecord
+from .bonuses import PurchaseBonus
 from .campaigns import Campaign, CampaignMember
 from .cards import Card
 from .imports import ImportJob
@@ -15,7 +16,7 @@ from .insight import (
 )
 from .ledger import PointsEntry, PointsLot
 from .members import ConsentChange, ExternalId, Member, MemberMerge
-from .messaging import Channel, Journey, Message, Purpose
+from .messaging import Channel, EmailBounce, Journey, Message, Purpose
 from .programme import Programme
 from .purchases import ActionEvent, Purchase, PurchaseItem, Refund
 from .reviews import Review
@@ -30,7 +31,7 @@ __all__ = [
     "InsightRun",
     "InsightSnapshot", "MemberInsight", "Segment", "SegmentPeriod", "SegmentRule", "Stage",
     "StagePeriod", "ConsentChange", "EarningRule", "ExternalId",
-    "Channel", "Journey", "Message", "Purpose",
+    "Channel", "EmailBounce", "Journey", "Message", "Purpose", "PurchaseBonus",
     "Member", "MemberMerge", "Multiplier", "PointsEntry", "PointsLot", "Programme",
     "Purchase", "PurchaseItem", "Refund", "Review", "Store", "Tier", "TierChange",
     "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",

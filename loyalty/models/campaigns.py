@@ -40,6 +40,7 @@ class Campaign(models.Model):
     class Offer(models.TextChoices):
         NONE = "none", _("No offer")
         DOUBLE_POINTS = "double_points", _("Double points on purchases between two dates")
+        VOUCHER = "voucher", _("A voucher, valid until the offer's end")
 
     name = models.CharField(_("name"), max_length=100)
     # The audience: every filter given must hold; within one filter, any value chosen.
@@ -78,6 +79,12 @@ class Campaign(models.Model):
                                         "the member's id, so the draw can be checked again."))
     offer = models.CharField(_("offer"), max_length=16, choices=Offer.choices,
                              default=Offer.NONE)
+    offer_reward = models.ForeignKey(
+        "rewards.Reward", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("voucher for"),
+        help_text=_("Voucher offer: each member of the sent group gets a voucher for this "
+                    "reward (its kind, value and stores), without points. It need not be on "
+                    "sale."))
     offer_starts_at = models.DateTimeField(_("offer from"), null=True, blank=True)
     offer_ends_at = models.DateTimeField(_("offer until"), null=True, blank=True)
     scheduled_at = models.DateTimeField(_("send at"), null=True, blank=True)
@@ -124,6 +131,13 @@ class Campaign(models.Model):
                 errors["offer_ends_at"] = _("Double points need a start and an end.")
             elif self.offer_ends_at <= self.offer_starts_at:
                 errors["offer_ends_at"] = _("The end must be after the start.")
+        if self.offer == self.Offer.VOUCHER:
+            if self.offer_reward_id is None:
+                errors["offer_reward"] = _("Choose the reward the voucher is for.")
+            if not self.offer_ends_at:
+                errors["offer_ends_at"] = _("A voucher needs the date it expires.")
+            elif self.scheduled_at and self.offer_ends_at <= self.scheduled_at:
+                errors["offer_ends_at"] = _("The voucher must expire after the sending.")
         if errors:
             raise ValidationError(errors)
 

@@ -8,6 +8,10 @@ context: numbers, dates, ids), never sentences: its text is rendered when it
 is sent, in the member's language.
 """
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -67,6 +71,30 @@ class Journey(models.Model):
                     "{{ date }}, {{ tier }}, {{ reward }}, {{ balance }}, {{ card_link }}, "
                     "{{ link }}. Nothing else is reachable."))
     body_fr = models.TextField(_("text (French)"), blank=True)
+    # Win-back: a voucher given with the message (no points spent), valid for some days.
+    voucher_reward = models.ForeignKey(
+        "rewards.Reward", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("voucher given"),
+        help_text=_("Win-back: each message comes with a voucher for this reward (its kind, "
+                    "value and stores), given without points. Empty: no voucher. The reward "
+                    "need not be on sale."))
+    voucher_days = models.PositiveSmallIntegerField(
+        _("voucher valid for (days)"), default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(365)])
+    # Second purchase: a personal bonus on the member's next purchase only.
+    bonus_factor = models.DecimalField(
+        _("next-purchase multiplier"), max_digits=5, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("1.01")), MaxValueValidator(Decimal("10"))],
+        help_text=_("Second purchase: 2.00 doubles the points of the member's next purchase. "
+                    "Empty: none."))
+    bonus_points = models.PositiveIntegerField(
+        _("next-purchase extra points"), default=0, validators=[MaxValueValidator(100_000)],
+        help_text=_("Second purchase: points added to the member's next purchase. 0: none."))
+    bonus_days = models.PositiveSmallIntegerField(
+        _("next-purchase bonus valid for (days)"), default=14,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("The bonus applies to the first purchase within this many days of the "
+                    "message, once."))
 
     class Meta:
         ordering = ["-priority", "kind"]
@@ -75,6 +103,25 @@ class Journey(models.Model):
 
     def __str__(self):
         return str(self.get_kind_display())
+
+    @property
+    def gives_bonus(self) -> bool:
+        return self.kind == self.Kind.SECOND_PURCHASE and bool(
+            self.bonus_factor or self.bonus_points)
+
+    @property
+    def gives_voucher(self) -> bool:
+        return self.kind == self.Kind.WIN_BACK and self.voucher_reward_id is not None
+
+    def clean(self):
+        errors = {}
+        if self.voucher_reward_id is not None and self.kind != self.Kind.WIN_BACK:
+            errors["voucher_reward"] = _("Only the win-back journey gives a voucher.")
+        if (self.bonus_factor or self.bonus_points) and self.kind != self.Kind.SECOND_PURCHASE:
+            errors["bonus_factor"] = _("Only the second-purchase journey gives a "
+                                       "next-purchase bonus.")
+        if errors:
+            raise ValidationError(errors)
 
 
 # A message is a journey's firing or one campaign's (`Message.campaign`).
@@ -144,3 +191,33 @@ class Message(models.Model):
 
     def __str__(self):
         return self.occasion
+
+
+class EmailBounce(models.Model):
+    """An email address the provider reported undeliverable (a bounce) or that complained
+    of spam: later email messages to it are suppressed (`bounced`). One row per provider
+    event; the address is kept lower-case, so a member who changes address is reachable
+    again."""
+
+    class Event(models.TextChoices):
+        BOUNCED = "bounced", _("Bounced")
+        REJECTED = "rejected", _("Rejected by the provider")
+        COMPLAINED = "complained", _("Marked as spam")
+
+    address = models.EmailField(_("address"), db_index=True)
+    member = models.ForeignKey("loyalty.Member", on_delete=models.SET_NULL, null=True,
+                               blank=True, related_name="email_bounces",
+                               verbose_name=_("member"))
+    event = models.CharField(_("event"), max_length=12, choices=Event.choices)
+    event_id = models.CharField(_("provider's event id"), max_length=200, unique=True)
+    provider = models.CharField(_("provider"), max_length=50, blank=True)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("email bounce")
+        verbose_name_plural = _("email bounces")
+
+    def __str__(self):
+        return f"{self.address} ({self.event})"

@@ -191,9 +191,26 @@ def _offer(campaign: Campaign) -> None:
         "starts_at": campaign.offer_starts_at, "ends_at": campaign.offer_ends_at})
 
 
+def _queue(campaign: Campaign, batch: list[Message], *, now: datetime) -> int:
+    """Queue a batch of the sent group's messages and give each member its voucher (the
+    voucher offer), keyed by the message's occasion: given once, however often this runs.
+    Every member of the sent group gets one, whether the rules later let the message go
+    or not: the comparison with the holdout is of the groups as drawn."""
+    queued = delivery.queue(batch, now=now)
+    if campaign.offer == Campaign.Offer.VOUCHER and batch:
+        from rewards.models import Voucher
+        from rewards.services import grant_vouchers
+
+        grant_vouchers(member_keys=[(m.member_id, m.occasion) for m in batch],
+                       reward=campaign.offer_reward, expires_at=campaign.offer_ends_at,
+                       source=Voucher.Source.CAMPAIGN, now=now)
+    return queued
+
+
 def send_campaign(*, campaign_id: int, now: datetime | None = None) -> int:
     """Freeze the audience into the sent group and the holdout, attach the offer, and queue
-    one message per member of the sent group; returns how many were queued.
+    one message per member of the sent group (with its voucher, for the voucher offer);
+    returns how many were queued.
 
     Only a campaign being sent, or scheduled for `now` or earlier, is sent; a campaign
     sent already (by a rerun, another worker) or cancelled sends nothing. All in one
@@ -201,7 +218,8 @@ def send_campaign(*, campaign_id: int, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        campaign = (Campaign.objects.select_for_update(of=("self",))
+                    .select_related("offer_reward").filter(pk=campaign_id).first())
         if campaign is None:
             return 0
         # Sent once means never again, whatever its status says since.
@@ -217,21 +235,33 @@ def send_campaign(*, campaign_id: int, now: datetime | None = None) -> int:
             _freeze_portable(campaign, members)
         _offer(campaign)
         context = {"path": reverse("home")}
-        if campaign.offer == Campaign.Offer.DOUBLE_POINTS:
+        if campaign.offer in (Campaign.Offer.DOUBLE_POINTS, Campaign.Offer.VOUCHER):
             last = campaign.offer_ends_at - timedelta(microseconds=1)
             context["date"] = timezone.localdate(last).isoformat()
+        if campaign.offer == Campaign.Offer.VOUCHER:
+            context.update(voucher=True, path=reverse("rewards:vouchers"))
         sent_group = (CampaignMember.objects.filter(campaign=campaign, group=Group.SENT)
                       .order_by("member_id").values_list("member_id", flat=True))
         queued, batch = 0, []
         for member_id in sent_group.iterator(chunk_size=CHUNK):
             batch.append(_message(campaign, member_id, context))
             if len(batch) >= CHUNK:
-                queued += delivery.queue(batch, now=now)
+                queued += _queue(campaign, batch, now=now)
                 batch = []
-        queued += delivery.queue(batch, now=now)
+        queued += _queue(campaign, batch, now=now)
         campaign.status, campaign.sent_at = Status.SENT, now
         campaign.save(update_fields=["status", "sent_at"])
     return queued
+
+
+def vouchers_given(campaign: Campaign) -> int:
+    """How many vouchers the campaign's voucher offer gave (0 for another offer)."""
+    if campaign.offer != Campaign.Offer.VOUCHER or campaign.sent_at is None:
+        return 0
+    from rewards.models import Voucher
+
+    return Voucher.objects.filter(source=Voucher.Source.CAMPAIGN,
+                                  occasion_key__startswith=f"campaign:{campaign.pk}:").count()
 
 
 def send_due(*, now: datetime | None = None) -> int:

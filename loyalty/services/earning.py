@@ -24,8 +24,8 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.models import EarningRule, Multiplier, Programme, Purchase, Tier
-from loyalty.services import settings_cache
+from loyalty.models import EarningRule, Multiplier, Programme, Purchase, PurchaseBonus, Tier
+from loyalty.services import bonuses, settings_cache
 
 ZERO = Decimal("0")
 
@@ -44,6 +44,9 @@ class Scale:
     programme: Programme
     rules: list[EarningRule]
     multipliers: list[Multiplier]
+    # Whether a personal next-purchase bonus may exist (see loyalty.services.bonuses): when
+    # not, a purchase does not look for one.
+    bonuses: bool = False
 
 
 @dataclass
@@ -58,6 +61,7 @@ def load_scale() -> Scale:
         programme=Programme.load(),
         rules=list(EarningRule.objects.filter(active=True).order_by("-priority", "id")),
         multipliers=list(Multiplier.objects.filter(active=True).order_by("-priority", "id")),
+        bonuses=bonuses.any_possible(),
     ))
 
 
@@ -107,9 +111,12 @@ def earned_today(*, member, occurred_at: datetime) -> int:
 
 def evaluate_purchase(*, scale: Scale, store, occurred_at: datetime, amount: Decimal,
                       items=(), tier=None, earned_today: int = 0,
-                      campaign_ids: frozenset[int] = frozenset()) -> Evaluation:
+                      campaign_ids: frozenset[int] = frozenset(),
+                      personal_bonus: PurchaseBonus | None = None) -> Evaluation:
     """`campaign_ids`: the campaigns whose sent group the member is in (their offers'
-    multipliers apply to them alone, see `campaign_offers_for`)."""
+    multipliers apply to them alone, see `campaign_offers_for`). `personal_bonus`: the member's
+    personal next-purchase bonus, applied like a multiplier on all base points (factor)
+    plus its extra points, as one `bonus` line before the caps."""
     lines = lines_for(amount=amount, items=items)
     rules = [rule for rule in scale.rules
              if rule.matches_purchase(store=store, occurred_at=occurred_at)
@@ -164,6 +171,9 @@ def evaluate_purchase(*, scale: Scale, store, occurred_at: datetime, amount: Dec
             "tier": tier.name, "factor": f"{tier.earn_multiplier.normalize():f}"},
             "points": math.floor(tier_bonus), "source": "tier", "rule_id": tier.pk})
 
+    if personal_bonus is not None:
+        breakdown.append(bonus_line(personal_bonus, base=sum(line_base, ZERO)))
+
     breakdown = [line for line in breakdown if line["points"] > 0]
     total = sum(line["points"] for line in breakdown)
 
@@ -181,3 +191,17 @@ def evaluate_purchase(*, scale: Scale, store, occurred_at: datetime, amount: Dec
                               "points": room - total})
             total = room
     return Evaluation(points=total, breakdown=breakdown)
+
+
+def bonus_line(bonus: PurchaseBonus, *, base: Decimal) -> dict:
+    """The rule trail's line for a next-purchase bonus: (factor − 1) × the base points,
+    plus its extra points."""
+    points = math.floor(base * (bonus.factor - 1)) if bonus.factor else 0
+    points += bonus.points
+    parts = []
+    if bonus.factor:
+        parts.append(f"×{bonus.factor.normalize():f}")
+    if bonus.points:
+        parts.append(f"+{bonus.points}")
+    return {"rule": _("Next-purchase bonus %(bonus)s") % {"bonus": " ".join(parts)},
+            "points": points, "source": "bonus", "rule_id": bonus.pk}

@@ -190,6 +190,10 @@ def erase_member(*, member: Member, by=None, now: datetime | None = None) -> Mem
         # The ratings stay for the stores' figures; the person's words (and the notes
         # staff wrote about them) go. Reviews of merged duplicates moved here at the merge.
         reviews.anonymise_reviews(member_ids=[member.pk])
+        # The provider's bounce reports name the address: they go with it.
+        from loyalty.models import EmailBounce
+
+        EmailBounce.objects.filter(member=member).delete()
         user = member.user
         member.refresh_from_db()
         member.email = member.phone = member.first_name = member.last_name = ""

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from loyalty.models import PointsEntry, Purchase, PurchaseItem, Refund, Store
-from loyalty.services import earning, ledger, tiers, webhooks
+from loyalty.services import bonuses, earning, ledger, tiers, webhooks
 from loyalty.services.errors import (
     Invalid,
     NotFound,
@@ -91,10 +91,15 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
             programme = scale.programme
             today = (earning.earned_today(member=locked, occurred_at=occurred_at)
                      if programme.max_points_per_day is not None else 0)
+            # The member's next-purchase bonus, looked for under their lock: two purchases
+            # at once cannot both take it.
+            bonus = (bonuses.open_bonus(member_id=locked.pk, occurred_at=occurred_at)
+                     if scale.bonuses else None)
             evaluation = earning.evaluate_purchase(
                 scale=scale, store=store, occurred_at=occurred_at, amount=amount, items=items,
                 tier=locked.tier, earned_today=today,
-                campaign_ids=earning.campaign_offers_for(scale=scale, member=locked))
+                campaign_ids=earning.campaign_offers_for(scale=scale, member=locked),
+                personal_bonus=bonus)
             entry = None
             if evaluation.points > 0:
                 entry = ledger.apply_credit(
@@ -113,6 +118,8 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
             if items:
                 PurchaseItem.objects.bulk_create(PurchaseItem(purchase=purchase, **item)
                                                  for item in items)
+            if bonus is not None:
+                bonuses.mark_used(bonus, purchase=purchase, now=now)
             credit_referral(purchase=purchase)  # a referred friend's first purchase
             webhooks.emit_purchase_earned(purchase=purchase, member=locked)
             if entry is not None:

@@ -106,6 +106,7 @@ def connect_signals() -> None:
         ApiKey,
         ClvFit,
         EarningRule,
+        Journey,
         Multiplier,
         Programme,
         Store,
@@ -119,7 +120,8 @@ def connect_signals() -> None:
         return receiver
 
     groups = [
-        ((Programme, EarningRule, Multiplier), lambda obj: (SCALE,)),
+        # A journey: whether the scale looks for next-purchase bonuses (Scale.bonuses).
+        ((Programme, EarningRule, Multiplier, Journey), lambda obj: (SCALE,)),
         ((Tier,), lambda obj: (SCALE, TIERS)),
         ((WebhookEndpoint,), lambda obj: (WEBHOOKS,)),
         ((ApiKey,), lambda obj: (api_key_entry(obj.prefix),)),

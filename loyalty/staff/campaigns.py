@@ -67,7 +67,7 @@ class CampaignForm(forms.ModelForm):
         fields = ["name", "channel", "segments", "stages", "tiers",
                   *[name for pair in SCORE_RANGES for name in pair],
                   "subject", "body", "subject_fr", "body_fr", "holdout_percent", "window_days",
-                  "offer", "offer_starts_at", "offer_ends_at", "scheduled_at"]
+                  "offer", "offer_reward", "offer_starts_at", "offer_ends_at", "scheduled_at"]
         widgets = {
             "segments": forms.CheckboxSelectMultiple, "tiers": forms.CheckboxSelectMultiple,
             "offer_starts_at": LocalDateTimeInput(), "offer_ends_at": LocalDateTimeInput(),
@@ -77,7 +77,7 @@ class CampaignForm(forms.ModelForm):
 
     AUDIENCE = ("segments", "stages", "tiers", *[name for pair in SCORE_RANGES for name in pair])
     MESSAGE = ("channel", "subject", "body", "subject_fr", "body_fr")
-    OFFER = ("offer", "offer_starts_at", "offer_ends_at")
+    OFFER = ("offer", "offer_reward", "offer_starts_at", "offer_ends_at")
     SENDING = ("holdout_percent", "window_days", "scheduled_at")
 
     def __init__(self, *args, **kwargs):
@@ -103,7 +103,9 @@ class CampaignForm(forms.ModelForm):
                 (_("Message"), _("Variables: {{ first_name }}, {{ balance }}, {{ date }} "
                                  "(the offer's last day), {{ card_link }}, {{ link }}."),
                  self.group(self.MESSAGE)),
-                (_("Offer"), _("Double points go to the sent group only, never the holdout."),
+                (_("Offer"), _("Double points, or a voucher for the reward chosen (given without "
+                               "points, expiring at the offer's end), go to the sent group "
+                               "only, never the holdout."),
                  self.group(self.OFFER)),
                 (_("Sending and results"), "", self.group(self.SENDING))]
 
@@ -219,7 +221,8 @@ def campaign_detail(request, pk):
     context = {
         "campaign": campaign, "audience": describe(campaign), "currency": currency,
         "size": campaigns.audience_size(campaign) if campaign.editable else None,
-        "results": results, "verdict": verdict(results, currency) if results else []}
+        "results": results, "verdict": verdict(results, currency) if results else [],
+        "given_vouchers": campaigns.vouchers_given(campaign)}
     if results is not None:
         context["groups"] = [
             (label, group, None if group.purchase_rate is None else group.purchase_rate * 100)

@@ -71,6 +71,17 @@ class JourneyForm(forms.ModelForm):
         widgets = {"body": forms.Textarea(attrs={"rows": 6}),
                    "body_fr": forms.Textarea(attrs={"rows": 6})}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only this journey's own offer: the voucher for win-back, the bonus for the second
+        # purchase.
+        allowed = set(journey_settings.editable_fields(self.instance.kind))
+        for name in [name for name in self.fields if name not in allowed]:
+            del self.fields[name]
+
+    def offer_fields(self):
+        return [self[name] for name in journey_settings.OFFER_FIELDS.get(self.instance.kind, ())]
+
 
 class PreviewForm(forms.Form):
     card_number = forms.CharField(
@@ -132,7 +143,7 @@ def journey_page(request, kind: str):
             try:
                 journey_settings.update_journey(
                     kind=kind, by=request.user,
-                    **{name: form.cleaned_data[name] for name in journey_settings.EDITABLE})
+                    **{name: form.cleaned_data[name] for name in form.fields})
             except DomainError as error:
                 _add_errors(form, error)
                 status = 400

@@ -112,6 +112,16 @@ def programme_data(store, web_store, scale, member, superuser):
     campaign = Campaign.objects.create(name="Win-back", subject="Hi", body="Back?",
                                        status=Campaign.Status.SENDING, holdout_percent=0)
     campaigns.send_campaign(campaign_id=campaign.pk)  # a campaign member and its message
+    from django.utils import timezone as tz
+
+    from loyalty.models import EmailBounce
+    from loyalty.services import bonuses
+
+    bonuses.grant_bonuses(member_keys=[(member.pk, f"second_purchase:{member.pk}")],
+                          factor=None, points=50, starts_at=tz.now(),
+                          expires_at=tz.now() + timedelta(days=7))
+    EmailBounce.objects.create(address="x@example.com", member=member, event="bounced",
+                               event_id="evt-1", at=tz.now())
     return member
 
 

@@ -192,7 +192,13 @@ def test_the_catalogue_is_realistic(seeded):
 def test_members_spent_points_on_rewards_through_the_services(seeded):
     assert Redemption.objects.exists()
     redeemed = PointsEntry.objects.filter(kind=PointsEntry.Kind.REDEEM)
-    assert redeemed.count() == Redemption.objects.count() == Voucher.objects.count()
+    bought = Voucher.objects.filter(source=Voucher.Source.REDEMPTION)
+    assert redeemed.count() == Redemption.objects.count() == bought.count()
+    # The win-back journey's vouchers, given without points with their messages.
+    given = Voucher.objects.filter(source=Voucher.Source.JOURNEY)
+    assert given.exists() and not given.filter(redemption__isnull=False).exists()
+    assert set(given.values_list("occasion_key", flat=True)) <= set(
+        Message.objects.filter(kind="win_back").values_list("occasion", flat=True))
     assert set(Redemption.objects.values_list("entry_id", flat=True)) == set(
         redeemed.values_list("pk", flat=True))
     # Dated like real life: spent during the two years, not all today.

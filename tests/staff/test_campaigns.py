@@ -173,3 +173,39 @@ def test_the_results_are_formatted_for_a_french_reader(manager_client):
     results = response.context["results"]
     rate = f"{results.sent.purchase_rate * 100:.1f}".replace(".", ",")
     assert f"{rate} %" in text
+
+
+def test_a_voucher_offer_needs_its_reward_and_is_saved_with_it(manager_client):
+    from rewards.models import Reward
+
+    at_risk_members(2, consented=2)
+    end = (timezone.localtime() + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    response = manager_client.post(NEW, win_back_form(save="1", offer="voucher",
+                                                      offer_ends_at=end))
+    assert response.status_code == 400
+    assert "offer_reward" in response.context["form"].errors
+    assert not Campaign.objects.exists()
+    item = Reward.objects.create(name="10 € off", kind="amount_voucher", value=10,
+                                 points_cost=100)
+    response = manager_client.post(NEW, win_back_form(save="1", offer="voucher",
+                                                      offer_reward=item.pk, offer_ends_at=end))
+    assert response.status_code == 302
+    campaign = Campaign.objects.get()
+    assert (campaign.offer, campaign.offer_reward) == ("voucher", item)
+    assert 'name="offer_reward"' in manager_client.get(
+        reverse("staff:campaign-edit", args=[campaign.pk])).content.decode()
+
+
+def test_a_sent_voucher_campaign_says_how_many_vouchers_it_gave(manager_client):
+    from rewards.models import Reward
+
+    at_risk_members(6, consented=6)
+    item = Reward.objects.create(name="10 € off", kind="amount_voucher", value=10,
+                                 points_cost=100)
+    campaign = Campaign.objects.create(
+        name="Gift", subject="s", body="b", status=Campaign.Status.SENDING, holdout_percent=0,
+        offer="voucher", offer_reward=item, offer_ends_at=timezone.now() + timedelta(days=9))
+    campaign.segments.set([Segment.objects.get(code="at_risk")])
+    campaigns.send_campaign(campaign_id=campaign.pk)
+    text = page_text(manager_client.get(reverse("staff:campaign", args=[campaign.pk])))
+    assert "10 € off, valid until" in text and "(6 vouchers given)" in text

@@ -152,3 +152,53 @@ def test_a_test_is_sent_to_the_manager_not_the_member(manager_client, manager):
 def test_an_unknown_journey_is_not_found(manager_client):
     assert manager_client.get(reverse("staff:journey", kwargs={"kind": "nope"})).status_code \
         == 404
+
+
+# --- a journey's offer ---------------------------------------------------------------------
+
+
+def test_the_win_back_form_sets_its_voucher_and_other_journeys_have_none(manager_client):
+    from rewards.models import Reward
+
+    item = Reward.objects.create(name="5 € off", kind="amount_voucher", value=5,
+                                 points_cost=100, active=False)
+    url = reverse("staff:journey", kwargs={"kind": "win_back"})
+    page = manager_client.get(url).content.decode()
+    assert 'name="voucher_reward"' in page and 'name="voucher_days"' in page
+    assert 'name="bonus_factor"' not in page
+    journey = Journey.objects.get(kind="win_back")
+    response = manager_client.post(url, form_data(
+        journey, action="save", voucher_reward=item.pk, voucher_days="21", bonus_points="5"))
+    assert response.status_code == 302
+    journey.refresh_from_db()
+    assert (journey.voucher_reward, journey.voucher_days, journey.bonus_points) == (item, 21, 0)
+    assert 'name="voucher_reward"' not in manager_client.get(BIRTHDAY).content.decode()
+
+
+def test_the_second_purchase_form_sets_its_bonus_and_refuses_a_bad_one(manager_client):
+    url = reverse("staff:journey", kwargs={"kind": "second_purchase"})
+    journey = Journey.objects.get(kind="second_purchase")
+    page = manager_client.get(url).content.decode()
+    assert 'name="bonus_factor"' in page and 'name="voucher_reward"' not in page
+    response = manager_client.post(url, form_data(
+        journey, action="save", bonus_factor="0.5", bonus_points="10", bonus_days="7"))
+    assert response.status_code == 400
+    assert "bonus_factor" in response.context["form"].errors
+    response = manager_client.post(url, form_data(
+        journey, action="save", bonus_factor="2", bonus_points="10", bonus_days="7"))
+    assert response.status_code == 302
+    journey.refresh_from_db()
+    assert (str(journey.bonus_factor), journey.bonus_points, journey.bonus_days) == (
+        "2.00", 10, 7)
+
+
+def test_the_win_back_preview_shows_a_sample_voucher_and_saves_none(manager_client):
+    from rewards.models import Reward, Voucher
+
+    item = Reward.objects.create(name="5 € off", kind="amount_voucher", value=5,
+                                 points_cost=100)
+    Journey.objects.filter(kind="win_back").update(voucher_reward=item, voucher_days=10)
+    url = reverse("staff:journey", kwargs={"kind": "win_back"})
+    text = page_text(manager_client.get(url))
+    assert "Your voucher for 5 € off:" in text
+    assert not Voucher.objects.exists()

@@ -9,8 +9,11 @@ from django.test.utils import override_settings
 
 from loyalty.models import Journey, Message
 from loyalty.services.messaging import delivery, journeys
+from rewards.models import Reward
 
 DAYS = 21
+WIN_BACK_REWARD = "€5 voucher"
+WIN_BACK_VOUCHER_DAYS = 30  # longer than DAYS: none of the replay's vouchers has expired
 SWITCHED_ON = (Journey.Kind.WELCOME, Journey.Kind.SECOND_PURCHASE, Journey.Kind.BIRTHDAY,
                Journey.Kind.POINTS_EXPIRING, Journey.Kind.TIER_REACHED,
                Journey.Kind.REWARD_WITHIN_REACH, Journey.Kind.WIN_BACK, Journey.Kind.REVIEW_REQUEST)
@@ -23,6 +26,10 @@ def replay_journeys(*, now: datetime) -> dict[str, int]:
     are, as a live run would. Runs once: a programme that already has messages is left
     alone."""
     Journey.objects.filter(kind__in=SWITCHED_ON).update(active=True)
+    # Win-back comes with a €5 voucher, valid a month: given without points.
+    Journey.objects.filter(kind=Journey.Kind.WIN_BACK, voucher_reward=None).update(
+        voucher_reward=Reward.objects.filter(name=WIN_BACK_REWARD).first(),
+        voucher_days=WIN_BACK_VOUCHER_DAYS)
     if Message.objects.exists():
         return {}
     fired: dict[str, int] = {}

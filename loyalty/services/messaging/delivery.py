@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -42,10 +42,13 @@ def _chunks(items: Iterable[Message], size: int) -> Iterator[list[Message]]:
         yield chunk
 
 
-def queue(messages: Iterable[Message], *, now: datetime | None = None) -> int:
+def queue(messages: Iterable[Message], *, now: datetime | None = None,
+          on_written: Callable[[list[Message]], object] | None = None) -> int:
     """Write messages (unsaved Message objects) due now, each occasion once however often
     this runs: an occasion already queued or sent is skipped. Taken 1,000 at a time, so
-    a finder's stream never sits in memory whole. The dispatcher is woken when the
+    a finder's stream never sits in memory whole. `on_written`, if given, is called with
+    each chunk's messages written by this call, in the same transaction (a journey's
+    offer goes with its message, or neither does). The dispatcher is woken when the
     caller's transaction commits. Returns how many were written."""
     now = now or timezone.now()
     written = 0
@@ -55,9 +58,15 @@ def queue(messages: Iterable[Message], *, now: datetime | None = None) -> int:
                 message.created_at = message.created_at or now
                 message.next_attempt_at = message.next_attempt_at or now
             occasions = [message.occasion for message in chunk]
-            before = Message.objects.filter(occasion__in=occasions).count()
+            before = set(Message.objects.filter(occasion__in=occasions)
+                         .values_list("occasion", flat=True))
             Message.objects.bulk_create(chunk, ignore_conflicts=True)
-            written += Message.objects.filter(occasion__in=occasions).count() - before
+            after = Message.objects.filter(occasion__in=occasions).count()
+            written += after - len(before)
+            if on_written is not None and after > len(before):
+                # Another worker writing the same occasions at once may make both see them
+                # as new: what on_written gives is idempotent on the occasion, too.
+                on_written([message for message in chunk if message.occasion not in before])
         if written:
             OUTBOX.wake_dispatcher_on_commit()
     return written

@@ -34,7 +34,16 @@ from loyalty.services.messaging import render
 Kind = Journey.Kind
 TEXT_FIELDS = ("subject", "body", "subject_fr", "body_fr")
 SETTINGS_FIELDS = ("active", "channel", "purpose", "priority", "days", "points_within")
-EDITABLE = (*SETTINGS_FIELDS, *TEXT_FIELDS)
+# A journey's offer: only the journey named may have it (Journey.clean).
+OFFER_FIELDS = {Kind.WIN_BACK: ("voucher_reward", "voucher_days"),
+                Kind.SECOND_PURCHASE: ("bonus_factor", "bonus_points", "bonus_days")}
+EDITABLE = (*SETTINGS_FIELDS, *TEXT_FIELDS,
+            *(name for names in OFFER_FIELDS.values() for name in names))
+
+
+def editable_fields(kind: str) -> tuple[str, ...]:
+    """What a manager may set on this journey: its settings, texts and its own offer."""
+    return (*SETTINGS_FIELDS, *OFFER_FIELDS.get(kind, ()), *TEXT_FIELDS)
 _BRACES = re.compile(r"{{(.*?)}}", re.DOTALL)
 SAMPLE_POINTS = 100
 SAMPLE_BALANCE = 1234
@@ -77,12 +86,13 @@ def check_texts(texts: dict[str, str]) -> None:
 
 
 def update_journey(*, kind: str, by, **fields) -> Journey:
-    """Change a journey's settings and texts (any of EDITABLE), logged in the admin's history
+    """Change a journey's settings, offer and texts (any of `editable_fields(kind)`: the
+    win-back's voucher, the second purchase's next-purchase bonus), logged in the admin's history
     under `by`. Raises NotFound for an unknown kind, Invalid for an unknown field, a value
     out of range or a text using anything but the variables; nothing is saved then."""
-    unknown = sorted(set(fields) - set(EDITABLE))
+    unknown = sorted(set(fields) - set(editable_fields(kind)))
     if unknown:
-        raise Invalid(fields={name: "not a journey setting" for name in unknown})
+        raise Invalid(fields={name: "not a setting of this journey" for name in unknown})
     check_texts(fields)
     with transaction.atomic():
         journey = Journey.objects.select_for_update().filter(kind=kind).first()
@@ -147,6 +157,10 @@ def sample_context(journey: Journey, member: Member, *, now: datetime) -> dict:
         tier = (Tier.objects.filter(pk=member.tier_id).first() if member.tier_id else None) \
             or Tier.objects.order_by("rank").first()
         context.update(tier_id=tier.pk if tier else None, path=reverse("home"))
+    if journey.gives_bonus or journey.gives_voucher:  # a sample voucher, the bonus's terms
+        from loyalty.services.messaging.offers import context_for
+
+        context.update(context_for(journey, now))
     if journey.kind == Kind.REWARD_WITHIN_REACH:
         rewards = Reward.objects.filter(active=True).exclude(available_until__lte=now)
         reward = (rewards.filter(points_cost__gt=member.balance).order_by("points_cost").first()

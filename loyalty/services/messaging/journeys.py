@@ -30,7 +30,7 @@ from loyalty.models import (
 )
 from loyalty.services import actions, tiers
 from loyalty.services.earning import all_tiers
-from loyalty.services.messaging import delivery
+from loyalty.services.messaging import delivery, offers
 
 Kind = Journey.Kind
 # How far back a finder looks: a run missed for a day (a worker down) still fires.
@@ -63,15 +63,17 @@ def welcome_now(*, member_id: int, now: datetime | None = None) -> int:
 
 
 def second_purchase(journey: Journey, now: datetime) -> Iterator[Message]:
-    """A first purchase `days` ago, and none since."""
+    """A first purchase `days` ago, and none since; with a bonus on the next purchase when
+    the journey gives one (written with the message, see `offers`)."""
     due = now - timedelta(days=journey.days)
     others = Purchase.objects.filter(member_id=OuterRef("member_id")).exclude(pk=OuterRef("pk"))
     firsts = (Purchase.objects.filter(occurred_at__gt=due - CATCH_UP, occurred_at__lte=due,
                                       member__status=ACTIVE)
               .exclude(Exists(others)).values_list("member_id", flat=True))
+    offer = offers.context_for(journey, now)  # a bonus on the next purchase, if any
     for member_id in firsts:
         yield _message(journey, member_id=member_id, occasion=str(member_id),
-                       path=reverse("rewards:catalogue"))
+                       path=reverse("rewards:catalogue"), **offer)
 
 
 def birthday(journey: Journey, now: datetime) -> Iterator[Message]:
@@ -160,14 +162,17 @@ def reward_within_reach(journey: Journey, now: datetime) -> Iterator[Message]:
 
 
 def win_back(journey: Journey, now: datetime) -> Iterator[Message]:
-    """On entering the at-risk or lapsed stage (the insight run's stages)."""
+    """On entering the at-risk or lapsed stage (the insight run's stages), with a voucher
+    when the journey gives one (written with the message, see `offers`)."""
     periods = (StagePeriod.objects
                .filter(stage__in=[Stage.AT_RISK, Stage.LAPSED], entered_at__gt=now - CATCH_UP,
                        entered_at__lte=now, left_at__isnull=True, member__status=ACTIVE)
                .values_list("pk", "member_id"))
+    offer = offers.context_for(journey, now)  # a voucher, if any
     for pk, member_id in periods:
         yield _message(journey, member_id=member_id, occasion=str(pk),
-                       path=reverse("rewards:catalogue"))
+                       path=reverse("rewards:vouchers" if offer else "rewards:catalogue"),
+                       **offer)
 
 
 def review_request(journey: Journey, now: datetime) -> Iterator[Message]:
@@ -196,8 +201,10 @@ def run_journeys(*, now: datetime | None = None) -> dict[str, int]:
     was already queued or sent)."""
     now = now or timezone.now()
     queued = {}
-    for journey in Journey.objects.filter(active=True).order_by("-priority"):
+    for journey in (Journey.objects.filter(active=True).select_related("voucher_reward")
+                    .order_by("-priority")):
         finder = FINDERS.get(journey.kind)
         if finder is not None:
-            queued[journey.kind] = delivery.queue(finder(journey, now), now=now)
+            queued[journey.kind] = delivery.queue(
+                finder(journey, now), now=now, on_written=offers.for_journey(journey, now))
     return queued

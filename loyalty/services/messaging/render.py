@@ -17,14 +17,18 @@ from datetime import date
 
 from django.conf import settings
 from django.urls import reverse
-from django.utils import formats, translation
+from django.utils import formats, timezone, translation
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext
 
 from loyalty.models import Journey, Member, Message, Tier
-from loyalty.services.messaging import unsubscribe
+from loyalty.services.messaging import offers, unsubscribe
 
-VARIABLES = ("first_name", "points", "date", "tier", "reward", "balance", "card_link", "link")
+VARIABLES = ("first_name", "points", "date", "tier", "reward", "balance", "card_link", "link",
+             "voucher_code", "voucher_expiry", "offer")
+# A message with an offer (a voucher, a next-purchase bonus) always says it: appended when its
+# text names none of these.
+OFFER_VARIABLES = ("offer", "voucher_code")
 _PLACEHOLDER = re.compile(r"{{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*}}")
 Kind = Journey.Kind
 
@@ -102,7 +106,12 @@ def values_for(message: Message, member: Member) -> dict[str, str]:
 
         reward = Reward.objects.filter(pk=context["reward_id"]).first()
     link = absolute(context.get("path") or reverse("home"))
+    voucher = offers.voucher_of(message)
     return {
+        "voucher_code": voucher.formatted_code if voucher else "",
+        "voucher_expiry": (formats.date_format(timezone.localdate(voucher.expires_at),
+                                               "DATE_FORMAT") if voucher else ""),
+        "offer": offer_sentence(context, voucher),
         "first_name": member.first_name or gettext("dear member"),
         "points": formats.number_format(context.get("points", 0), use_l10n=True,
                                         force_grouping=True),
@@ -113,6 +122,34 @@ def values_for(message: Message, member: Member) -> dict[str, str]:
         "card_link": absolute(reverse("card")),
         "link": link,
     }
+
+
+def offer_sentence(context: dict, voucher) -> str:
+    """The offer a message brings, in a sentence of the active language; empty: none."""
+    if voucher is not None:
+        return gettext("Your voucher for %(reward)s: %(code)s, valid until %(date)s. Show it "
+                       "at the till or enter it online.") % {
+            "reward": voucher.reward.display_name, "code": voucher.formatted_code,
+            "date": formats.date_format(timezone.localdate(voucher.expires_at), "DATE_FORMAT")}
+    bonus = context.get("bonus")
+    if not isinstance(bonus, dict):
+        return ""
+    values = {"date": _date(bonus.get("until")), "factor": bonus.get("factor") or "",
+              "points": formats.number_format(bonus.get("points") or 0, use_l10n=True,
+                                              force_grouping=True)}
+    if bonus.get("factor") and bonus.get("points"):
+        return gettext("Your next purchase by %(date)s earns points ×%(factor)s, and "
+                       "%(points)s extra points.") % values
+    if bonus.get("factor"):
+        return gettext("Your next purchase by %(date)s earns points ×%(factor)s.") % values
+    return gettext("Your next purchase by %(date)s earns %(points)s extra points.") % values
+
+
+def _with_offer(text: str, offer: str) -> str:
+    names = {match.group(1) for match in _PLACEHOLDER.finditer(text)}
+    if offer and not names & set(OFFER_VARIABLES):
+        return f"{text.rstrip()}\n\n{{{{ offer }}}}"
+    return text
 
 
 def render(message: Message, member: Member) -> Rendered:
@@ -128,6 +165,7 @@ def render(message: Message, member: Member) -> Rendered:
             typed_text = (journey.body_fr if language == "fr" else "") or journey.body
             subject, text = typed_subject or subject, typed_text or text
         values = values_for(message, member)
+        text = _with_offer(text, values["offer"])
         return Rendered(subject=fill(subject, values).strip(), text=fill(text, values).strip(),
                         language=language,
                         unsubscribe_url=absolute(unsubscribe.path_for(member_id=member.pk)))

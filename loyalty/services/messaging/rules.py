@@ -1,4 +1,5 @@
-"""Whether a message may go now: consent, frequency caps, quiet hours, a live member.
+"""Whether a message may go now: consent, frequency caps, quiet hours, a live member, an
+address that does not bounce.
 
 Checked just before sending (not only when queued): a consent withdrawn since,
 a member erased since, is obeyed. Service messages (a journey's choice) need
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from loyalty.models import Channel, Member, Message, Purpose
+from loyalty.services.messaging import bounces
 
 Reason = Message.Reason
 
@@ -25,6 +27,8 @@ def suppression(message: Message, member: Member, *, now: datetime) -> str | Non
         return Reason.JOURNEY_OFF
     if message.channel == Channel.EMAIL and not member.email:
         return Reason.NO_ADDRESS
+    if message.channel == Channel.EMAIL and bounces.undeliverable(member.email):
+        return Reason.BOUNCED  # the provider said it bounces, or its owner complained
     if message.channel == Channel.SMS and not member.phone:
         return Reason.NO_ADDRESS
     if message.purpose != Purpose.MARKETING:

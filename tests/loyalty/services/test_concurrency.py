@@ -132,3 +132,37 @@ def test_the_same_review_from_ten_threads_is_posted_and_credited_once(setup_scal
     member.refresh_from_db()
     assert member.balance == 20 + 10
     assert audit_ledger().violations == []
+
+
+def test_two_purchases_at_once_take_the_next_purchase_bonus_once(setup_scale):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from loyalty.models import Journey, PurchaseBonus
+    from loyalty.services import bonuses
+
+    store = setup_scale
+    journey = Journey.objects.get(kind=Journey.Kind.SECOND_PURCHASE)
+    journey.bonus_points = 100
+    journey.active = True
+    journey.save()
+    member = make_member()
+    now = timezone.now()
+    bonuses.grant_bonuses(member_keys=[(member.pk, f"second_purchase:{member.pk}")],
+                          factor=None, points=100, starts_at=now - timedelta(minutes=1),
+                          expires_at=now + timedelta(days=7))
+
+    def buy(i):
+        return purchases.record_purchase(store=store, order_id=f"B{i}", amount="10.00",
+                                         member=member)
+
+    results = run_at_once(2, buy)
+    assert all(isinstance(r, purchases.Recorded) for r in results), results
+    earned = sorted(r.obj.points_earned for r in results)
+    assert earned == [10, 110]
+    bonus = PurchaseBonus.objects.get()
+    assert bonus.purchase_id in {r.obj.pk for r in results if r.obj.points_earned == 110}
+    member.refresh_from_db()
+    assert member.balance == 120
+    assert audit_ledger().violations == []
