@@ -110,3 +110,18 @@ def update_profile(*, member: Member, first_name: str, last_name: str, phone: st
         return member
 
 
+
+
+def set_preferred_language(*, user, language: str) -> None:
+    """The language chosen anywhere (the footer, the profile) is the login's and its
+    member's, so the pages, the emails and the messages never disagree. Raises Invalid for a
+    language the site does not offer."""
+    from django.conf import settings
+
+    if language not in dict(settings.LANGUAGES):
+        raise Invalid(fields={"language": "not a language of the site"})
+    with transaction.atomic():
+        type(user).objects.filter(pk=user.pk).update(language=language)
+        user.language = language
+        Member.objects.filter(user=user, status="active").update(language=language,
+                                                                 updated_at=timezone.now())

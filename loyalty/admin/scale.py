@@ -100,7 +100,7 @@ class TierAdmin(admin.ModelAdmin):
     search_fields = ("code", "name")
     ordering = ("rank",)
     fieldsets = (
-        (None, {"fields": ("code", "name", "rank")}),
+        (None, {"fields": ("code", "name", "rank", "colour")}),
         (_("Qualifying and benefits"), {"fields": ("threshold", "earn_multiplier",
                                                    "benefits")}),
     )
@@ -126,6 +126,9 @@ class ProgrammeAdmin(admin.ModelAdmin):
 
     fieldsets = (
         (None, {"fields": ("name", "currency")}),
+        (_("Brand"), {"fields": ("logo", "primary_colour", "point_name", "point_name_plural"),
+                      "description": _("What customers see: the site, the card, the "
+                                       "installed app and the emails.")}),
         (_("Points"), {"fields": ("points_validity_days", "return_window_days",
                                   "max_points_per_purchase", "max_points_per_day")}),
         (_("Tiers"), {"fields": ("tier_basis", "tier_window_days",

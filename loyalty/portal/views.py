@@ -25,7 +25,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.i18n import set_language
 
 from accounts import services as account_services
 from accounts.signals import REFERRER_SESSION_KEY
@@ -226,6 +227,18 @@ def profile(request, member):
     return render(request, "portal/profile.html", {
         "member": member, "form": form, "referral_url": referral_url(request, member),
         "message_log": member_log(member=member)})
+
+
+@require_POST
+def language(request):
+    """The footer's language choice: Django's set_language (the cookie, back to the page),
+    and for someone logged in, their login's and member's preferred language too, so the
+    pages, the profile and the emails agree."""
+    response = set_language(request)
+    chosen = request.POST.get("language", "")
+    if request.user.is_authenticated and chosen in dict(settings.LANGUAGES):
+        account_services.set_preferred_language(user=request.user, language=chosen)
+    return response
 
 
 @member_required
