@@ -36,6 +36,7 @@ from loyalty.portal.forms import DeleteAccountForm, HistoryFilter, ProfileForm, 
 from loyalty.services import privacy, reviews, tiers
 from loyalty.services.errors import DomainError, PurchaseRefunded, ReviewExists
 from loyalty.services.messaging.member_log import member_log
+from loyalty.services.referrals import REFERRAL
 
 logger = logging.getLogger("loyalty.portal")
 
@@ -276,11 +277,19 @@ def delete_account(request, member):
 
 @require_GET
 def join(request, code: str):
-    """A member's share link: remember who referred the visitor, then sign up."""
+    """A member's share link: remember who referred the visitor and say, before the sign-up,
+    who invited them (first name only) and what each of them gets, from the rules' numbers."""
     try:
         referrer_id = signing.loads(code, salt=REFERRAL_SALT)
     except signing.BadSignature:
         referrer_id = None
-    if referrer_id and Member.objects.filter(pk=referrer_id, status="active").exists():
-        request.session[REFERRER_SESSION_KEY] = referrer_id
-    return redirect("account_signup")
+    referrer = None
+    if referrer_id:
+        referrer = Member.objects.filter(pk=referrer_id, status="active").first()
+    if referrer is not None:
+        request.session[REFERRER_SESSION_KEY] = referrer.pk
+    return render(request, "portal/join.html", {
+        "referrer_name": referrer.first_name if referrer is not None else "",
+        "invited": referrer is not None,
+        "welcome": selectors.action_points(event_type=account_services.ACCOUNT_CREATED),
+        "referral": selectors.action_points(event_type=REFERRAL)})

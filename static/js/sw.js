@@ -3,6 +3,7 @@
 //   time it answers, the worker also keeps /card/offline/: the card's number and a code of
 //   the number that never changes, with the name and tier. Without network, /card/ shows
 //   that copy. Logging out (or a /card/ that answers with the login page) drops it.
+//   The card page (static/js/card.js) registers this worker.
 // - Static files (/static/, /brand.css, icons) are served from the cache and refreshed
 //   in the background. Nothing else is cached: the other pages are private and live.
 const CARD_CACHE = "loyalty-card-v1";
@@ -17,10 +18,6 @@ self.addEventListener("activate", (event) => {
     for (const name of await caches.keys()) if (!keep.has(name)) await caches.delete(name);
     await self.clients.claim();
   })());
-});
-
-self.addEventListener("message", (event) => {
-  if (event.data?.type === "forget-card") event.waitUntil(caches.delete(CARD_CACHE));
 });
 
 async function keepOfflineCard() {
@@ -60,9 +57,13 @@ async function staticFile(event) {
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
-  if (request.method !== "GET") return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
+  if (request.method === "POST" && url.pathname === "/accounts/logout/") {
+    event.waitUntil(caches.delete(CARD_CACHE)); // logging out: nothing personal stays
+    return;
+  }
+  if (request.method !== "GET") return;
   if (request.mode === "navigate" && url.pathname === "/card/") {
     event.respondWith(cardPage(event));
   } else if (url.pathname.startsWith("/static/") || url.pathname === "/brand.css"
