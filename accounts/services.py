@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -113,7 +114,7 @@ def link_user_to_member(*, user, referred_by: Member | None = None) -> Member | 
             member = member_services.set_consent(member_id=member.pk, channel=channel,
                                                  granted=True, source="signup", now=answers.at)
         if user.signup_answers:
-            type(user).objects.filter(pk=user.pk).update(signup_answers={})
+            get_user_model().objects.filter(pk=user.pk).update(signup_answers={})
             user.signup_answers = {}
         actions.award_if_active(member=member, event_type=ACCOUNT_CREATED,
                                 event_id=f"{ACCOUNT_CREATED}:{user.pk}")
@@ -166,7 +167,7 @@ def set_preferred_language(*, user, language: str) -> None:
     if language not in dict(settings.LANGUAGES):
         raise Invalid(fields={"language": "not a language of the site"})
     with transaction.atomic():
-        type(user).objects.filter(pk=user.pk).update(language=language)
+        get_user_model().objects.filter(pk=user.pk).update(language=language)
         user.language = language
         Member.objects.filter(user=user, status="active").update(language=language,
                                                                  updated_at=timezone.now())
