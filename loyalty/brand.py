@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from loyalty.models import Programme, Tier
 from loyalty.models.programme import DEFAULT_PRIMARY_COLOUR
+
+DEFAULT_NAME = Programme._meta.get_field("name").default
 from loyalty.services import settings_cache
 
 WHITE, BLACK = "#ffffff", "#000000"
@@ -26,13 +28,22 @@ ICON_SIZES = (180, 192, 512)
 class Brand:
     """What every page needs of the programme's settings, cached as one small value."""
 
-    name: str
+    stored_name: str
     primary_colour: str
     point_name: str
     point_name_plural: str
     logo_url: str
     logo_path: str
     tier_colours: tuple[tuple[str, str], ...]  # (tier code, colour), colour set only
+
+    @property
+    def name(self) -> str:
+        """The programme's name; the model's default one in the reader's language."""
+        if self.stored_name == DEFAULT_NAME:
+            from django.utils.translation import gettext
+
+            return gettext("Loyalty programme")
+        return self.stored_name
 
     @property
     def on_primary(self) -> str:
@@ -60,7 +71,7 @@ def _build() -> Brand:
         except NotImplementedError:  # pragma: no cover - a remote storage
             logo_path = ""
     return Brand(
-        name=programme.name, primary_colour=valid_colour(programme.primary_colour),
+        stored_name=programme.name, primary_colour=valid_colour(programme.primary_colour),
         point_name=programme.point_name or "point",
         point_name_plural=programme.point_name_plural or "points",
         logo_url=logo_url, logo_path=logo_path,

@@ -292,3 +292,16 @@ def test_the_card_page_registers_the_service_worker(marie_client):
 
     with open(finders.find("js/card.js")) as source:
         assert 'serviceWorker.register("/sw.js"' in source.read()
+
+
+def test_the_demo_programme_is_maison_demo_club_in_its_own_colour(client, db):
+    from loyalty.services.demo.setup import ensure_programme
+
+    ensure_programme()
+    settings_row = Programme.load()
+    assert settings_row.name == "Maison Demo Club"
+    settings_row.full_clean()  # the demo's colour is a valid one
+    assert branding.contrast_ratio(settings_row.primary_colour,
+                                   branding.text_colour_on(settings_row.primary_colour)) >= 4.5
+    html = page_text(client.get("/"))
+    assert title_of(html) == "Maison Demo Club" and "Loyalty" not in html
