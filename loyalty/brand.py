@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from loyalty.models import Programme, Tier
 from loyalty.models.programme import DEFAULT_PRIMARY_COLOUR
+from loyalty.services import settings_cache
 
 DEFAULT_NAME = Programme._meta.get_field("name").default
-from loyalty.services import settings_cache
 
 WHITE, BLACK = "#ffffff", "#000000"
 AA_CONTRAST = 4.5
