@@ -14,6 +14,11 @@ SECTIONS = {"home": "home", "card": "card", "rewards": "rewards", "history": "hi
 def portal(request) -> dict:
     match = getattr(request, "resolver_match", None)
     section = ""
+    staff_page = False
     if match is not None:
         section = SECTIONS.get(match.namespace) or SECTIONS.get(match.url_name or "", "")
-    return {"brand": current_brand(), "nav_section": section}
+        staff_page = match.namespace == "staff"
+    user = getattr(request, "user", None)
+    return {"brand": current_brand(), "nav_section": section,
+            # The customer's tabs; the till and the staff pages have their own navigation.
+            "show_tab_bar": bool(user is not None and user.is_authenticated and not staff_page)}

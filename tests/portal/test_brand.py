@@ -305,3 +305,24 @@ def test_the_demo_programme_is_maison_demo_club_in_its_own_colour(client, db):
                                    branding.text_colour_on(settings_row.primary_colour)) >= 4.5
     html = page_text(client.get("/"))
     assert title_of(html) == "Maison Demo Club" and "Loyalty" not in html
+
+
+def test_the_home_page_counts_in_the_programmes_point_name(marie_client, marie, maison):
+    from loyalty.services import ledger
+
+    ledger.adjust_points(member_id=marie.pk, points=1, reason="test")
+    assert '<p class="big">1 étoile</p>' in page_text(marie_client.get(reverse("home")))
+    ledger.adjust_points(member_id=marie.pk, points=41, reason="test")
+    assert '<p class="big">42 étoiles</p>' in page_text(marie_client.get(reverse("home")))
+
+
+def test_staff_pages_have_no_customer_tab_bar(client, db):
+    from accounts.models import StaffRole
+    from tests.factories import StaffRoleFactory, StoreFactory, UserFactory
+
+    cashier = StaffRoleFactory(user=UserFactory(email="cashier@example.com"),
+                               store=StoreFactory(code="paris"),
+                               role=StaffRole.Role.CASHIER).user
+    client.force_login(cashier)
+    html = page_text(client.get(reverse("staff:scan")))
+    assert 'class="tab-bar"' not in html and 'class="site-header"' in html
