@@ -326,3 +326,17 @@ def test_staff_pages_have_no_customer_tab_bar(client, db):
     client.force_login(cashier)
     html = page_text(client.get(reverse("staff:scan")))
     assert 'class="tab-bar"' not in html and 'class="site-header"' in html
+
+
+def test_the_members_messages_are_in_the_programmes_layout_too(maison):
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    rendered = SimpleNamespace(language="fr", subject="Bon anniversaire",
+                               text="Bonjour Marie", unsubscribe_url="https://x/unsubscribe/t/")
+    html = render_to_string("emails/message.html", {"rendered": rendered})
+    assert "Maison Demo Club" in html and "#f1c232" in html and '<html lang="fr">' in html
+    assert "Bonjour Marie" in html and "https://x/unsubscribe/t/" in html
+    text = render_to_string("emails/message.txt", {"rendered": rendered})
+    assert "Maison Demo Club" in text and "https://x/unsubscribe/t/" in text
