@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mimetypes
+import os
 from dataclasses import dataclass
 
 from loyalty.models import Programme, Tier
@@ -34,6 +36,7 @@ class Brand:
     point_name_plural: str
     logo_url: str
     logo_path: str
+    logo_name: str
     tier_colours: tuple[tuple[str, str], ...]  # (tier code, colour), colour set only
 
     @property
@@ -65,7 +68,11 @@ def _build() -> Brand:
     programme = Programme.load()
     logo_url = logo_path = ""
     if programme.logo:
-        logo_url = programme.logo.url
+        # Served by loyalty.portal.brand (MEDIA_URL is not served in production); the file's
+        # own name in the address, so that a new logo is a new address for every cache.
+        from django.urls import reverse
+
+        logo_url = reverse("brand-logo", args=[os.path.basename(programme.logo.name)])
         try:
             logo_path = programme.logo.path
         except NotImplementedError:  # pragma: no cover - a remote storage
@@ -75,6 +82,7 @@ def _build() -> Brand:
         point_name=programme.point_name or "point",
         point_name_plural=programme.point_name_plural or "points",
         logo_url=logo_url, logo_path=logo_path,
+        logo_name=os.path.basename(programme.logo.name) if programme.logo else "",
         tier_colours=tuple((code, valid_colour(colour)) for code, colour in
                            Tier.objects.exclude(colour="").order_by("rank")
                            .values_list("code", "colour")))
@@ -193,6 +201,22 @@ def icon_png(brand: Brand, size: int) -> bytes:
     out = io.BytesIO()
     image.convert("RGB").save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def logo_file(brand: Brand) -> tuple[bytes, str] | None:
+    """The uploaded logo's bytes and content type, None without one."""
+    if not brand.logo_name:
+        return None
+    programme = Programme.load()
+    if not programme.logo:
+        return None
+    try:
+        with programme.logo.open("rb") as source:
+            content = source.read()
+    except OSError:
+        return None
+    content_type = mimetypes.guess_type(programme.logo.name)[0] or "application/octet-stream"
+    return content, content_type
 
 
 def favicon_ico(brand: Brand) -> bytes:

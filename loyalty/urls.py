@@ -17,6 +17,7 @@ urlpatterns = [
     path("manifest.webmanifest", portal_brand.manifest, name="manifest"),
     path("icons/icon-<int:size>.png", portal_brand.icon, name="brand-icon"),
     path("favicon.ico", portal_brand.favicon, name="favicon"),
+    path("brand/logo/<str:name>", portal_brand.logo, name="brand-logo"),
     path("sw.js", portal_brand.service_worker, name="service-worker"),
     path("", include("rewards.urls")),
     path("staff/", include("loyalty.staff.urls")),

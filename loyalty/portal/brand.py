@@ -57,6 +57,18 @@ def icon(request, size: int):
 
 
 @require_GET
+def logo(request, name: str):
+    brand = branding.current_brand()
+    found = branding.logo_file(brand) if name == brand.logo_name else None
+    if found is None:
+        raise Http404
+    content, content_type = found
+    response = _answer(request, content, content_type, max_age=86400)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
 def favicon(request):
     return _answer(request, branding.favicon_ico(branding.current_brand()), "image/x-icon")
 

@@ -248,7 +248,11 @@ def test_an_uploaded_logo_becomes_the_icon_and_shows_in_the_header(client, maiso
     settings_row.logo = SimpleUploadedFile("logo.png", out.getvalue(), content_type="image/png")
     settings_row.save()
     html = page_text(client.get("/"))
-    assert re.search(r'<img class="brand-logo" src="/media/brand/logo[^"]*\.png"', html)
+    src = re.search(r'<img class="brand-logo" src="(/brand/logo/logo[^"]*\.png)"', html).group(1)
+    served = client.get(src)
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"
+    assert served.content == out.getvalue()
+    assert client.get("/brand/logo/other.png").status_code == 404
     icon = Image.open(io.BytesIO(client.get("/icons/icon-192.png").content)).convert("RGB")
     assert icon.getpixel((96, 96)) == (200, 0, 0) and icon.getpixel((2, 2)) == (255, 255, 255)
 
