@@ -95,3 +95,51 @@ def test_offline_the_card_page_shows_the_saved_number_and_static_code(browser, l
     assert page.locator("#card-qr-image").is_visible()
     assert re.match(r"^[A-Za-z0-9._:-]+$", page.locator("#card-qr-image")
                     .get_attribute("data-token"))
+
+
+CONTRAST_JS = """
+(selectors) => {
+  const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const c = [r, g, b].map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const value = rgb(getComputedStyle(e).backgroundColor);
+      if (value.length === 3 || (value.length === 4 && value[3] > 0)) return value.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const selector of selectors) {
+    for (const element of document.querySelectorAll(selector)) {
+      if (!element.offsetParent && getComputedStyle(element).position !== "fixed") continue;
+      const [a, b] = [lum(rgb(getComputedStyle(element).color)), lum(background(element))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      const text = element.textContent.trim().slice(0, 30);
+      found.push([selector, text, Math.round(ratio * 100) / 100]);
+    }
+  }
+  return found;
+}
+"""
+
+
+@pytest.mark.parametrize("colour", ["#7a2e3b", "#f1c232", "#7fd3ff"])
+def test_text_keeps_a_contrast_of_4_5_whatever_the_programme_colour(browser, live_server, maison,
+                                                                   colour):
+    programme(primary_colour=colour)
+    watched = open_page(browser, live_server, user=maison["marie"].user)
+    page = watched.page
+    for path in ("/", "/card/"):
+        page.goto(path)
+        checked = page.evaluate(CONTRAST_JS, [
+            ".brand-name", ".header-actions button", ".tab-bar a", "main a", "main button",
+            ".card-face dd", ".card-face .card-number", ".member-card-name"])
+        assert checked, path
+        low = [item for item in checked if item[2] < 4.5]
+        assert low == [], (path, colour, low)
