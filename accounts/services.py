@@ -156,8 +156,6 @@ def update_profile(*, member: Member, first_name: str, last_name: str, phone: st
         return member
 
 
-
-
 def set_preferred_language(*, user, language: str) -> None:
     """The language chosen anywhere (the footer, the profile) is the login's and its
     member's, so the pages, the emails and the messages never disagree. Raises Invalid for a
