@@ -33,6 +33,11 @@ class User(AbstractUser):
     username = None
     email = models.EmailField(_("email address"), unique=True)
     language = models.CharField(_("language"), max_length=8, blank=True)
+    # What the sign-up form asked (birth date, marketing consents and when they were given),
+    # kept until the email is confirmed and the member exists
+    # (accounts.services.link_user_to_member applies it, then empties it).
+    signup_answers = models.JSONField(_("sign-up answers"), default=dict, blank=True,
+                                      editable=False)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

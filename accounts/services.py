@@ -10,8 +10,10 @@ loyalty.services.errors; pages translate them.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,6 +30,33 @@ logger = logging.getLogger("loyalty.portal")
 
 ACCOUNT_CREATED = actions.ACCOUNT_CREATED
 NEWSLETTER_SIGNUP = "newsletter_signup"
+
+
+@dataclass(frozen=True)
+class SignupAnswers:
+    """What the sign-up form asked, as kept on the login until its email is confirmed."""
+
+    birth_date: date | None
+    consents: tuple[str, ...]  # the channels said yes to
+    at: datetime
+
+    @classmethod
+    def of(cls, user) -> SignupAnswers:
+        raw = getattr(user, "signup_answers", None) or {}
+        try:
+            birth_date = date.fromisoformat(raw["birth_date"]) if raw.get("birth_date") else None
+        except (TypeError, ValueError):
+            birth_date = None
+        if birth_date is not None and not (date(1900, 1, 1) <= birth_date
+                                           <= timezone.localdate()):
+            birth_date = None
+        try:
+            at = datetime.fromisoformat(raw["at"]) if raw.get("at") else timezone.now()
+        except (TypeError, ValueError):
+            at = timezone.now()
+        consents = tuple(channel for channel in ("email", "sms")
+                         if raw.get(f"{channel}_marketing") is True)
+        return cls(birth_date=birth_date, consents=consents, at=at)
 
 
 def _verified(user, email: str) -> bool:
@@ -47,6 +76,7 @@ def link_user_to_member(*, user, referred_by: Member | None = None) -> Member | 
     email = member_services.normalise_email(user.email)
     if not email or not _verified(user, email):
         return None
+    answers = SignupAnswers.of(user)
     with transaction.atomic():
         member = Member.objects.select_for_update().filter(user=user, status="active").first()
         if member is None:
@@ -62,17 +92,33 @@ def link_user_to_member(*, user, referred_by: Member | None = None) -> Member | 
                 if not member.language and user.language:
                     member.language = user.language
                     fields.append("language")
+                # What the till knew stays; what the sign-up adds fills the blanks.
+                if not member.first_name and user.first_name:
+                    member.first_name = user.first_name[:100]
+                    fields.append("first_name")
+                if member.birth_date is None and answers.birth_date is not None:
+                    member.birth_date = answers.birth_date
+                    fields.append("birth_date")
                 member.save(update_fields=fields)
             else:
                 try:
-                    member = member_services.create_member(email=email, user=user,
-                                                           language=user.language)
+                    member = member_services.create_member(
+                        email=email, user=user, language=user.language,
+                        first_name=user.first_name[:100], last_name=user.last_name[:100],
+                        birth_date=answers.birth_date)
                 except MemberExists:  # pragma: no cover - enrolled elsewhere a moment ago
                     return None
         if (referred_by is not None and member.referred_by_id is None
                 and referred_by.pk != member.pk and referred_by.is_active):
             member.referred_by = referred_by
             member.save(update_fields=["referred_by", "updated_at"])
+        # The consents given on the sign-up form, dated when they were given, in the history.
+        for channel in answers.consents:
+            member = set_marketing_consent(member_id=member.pk, channel=channel,
+                                           granted=True, source="signup", now=answers.at)
+        if user.signup_answers:
+            get_user_model().objects.filter(pk=user.pk).update(signup_answers={})
+            user.signup_answers = {}
         actions.award_welcome(member=member, event_id=f"{ACCOUNT_CREATED}:{user.pk}")
         logger.info("Account %s linked to member %s", user.pk, member.pk)
         return member
@@ -135,3 +181,18 @@ def set_marketing_consent(*, member_id: int, channel: str, granted: bool, source
                                     event_id=f"{NEWSLETTER_SIGNUP}:{member.pk}", now=now)
             member.refresh_from_db()
         return member
+
+
+def set_preferred_language(*, user, language: str) -> None:
+    """The language chosen anywhere (the footer, the profile) is the login's and its
+    member's, so the pages, the emails and the messages never disagree. Raises Invalid for a
+    language the site does not offer."""
+    from django.conf import settings
+
+    if language not in dict(settings.LANGUAGES):
+        raise Invalid(fields={"language": "not a language of the site"})
+    with transaction.atomic():
+        get_user_model().objects.filter(pk=user.pk).update(language=language)
+        user.language = language
+        Member.objects.filter(user=user, status="active").update(language=language,
+                                                                 updated_at=timezone.now())

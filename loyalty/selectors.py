@@ -337,3 +337,11 @@ def find_members(*, store=None, email: str = "", phone: str = "", card_number: s
     ids = {follow_merges(holder).pk for holder in holders.distinct()[:50]}
     return Member.objects.select_related("tier", "insight__segment").filter(
         pk__in=ids, status=Member.Status.ACTIVE)
+
+
+def action_points(*, event_type: str) -> int:
+    """The points an action earns now (its active rule's), 0 when no rule is active."""
+    from loyalty.models import ActionRule
+
+    rule = ActionRule.objects.filter(event_type=event_type, active=True).only("points").first()
+    return rule.points if rule is not None else 0

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from loyalty.portal import brand as portal_brand
 from loyalty.portal import card as portal_card
 from loyalty.portal import unsubscribe as portal_unsubscribe
 from loyalty.portal import views as portal
@@ -11,10 +12,18 @@ urlpatterns = [
     path("api/", include("loyalty.api.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("language/", portal.language, name="language"),
+    path("brand.css", portal_brand.brand_css, name="brand-css"),
+    path("manifest.webmanifest", portal_brand.manifest, name="manifest"),
+    path("icons/icon-<int:size>.png", portal_brand.icon, name="brand-icon"),
+    path("favicon.ico", portal_brand.favicon, name="favicon"),
+    path("brand/logo/<str:name>", portal_brand.logo, name="brand-logo"),
+    path("sw.js", portal_brand.service_worker, name="service-worker"),
     path("", include("rewards.urls")),
     path("staff/", include("loyalty.staff.urls")),
     path("card/", portal_card.card, name="card"),
     path("card/token.json", portal_card.card_token, name="card-token"),
+    path("card/offline/", portal_card.offline_card, name="card-offline"),
     path("history/", portal.history, name="history"),
     path("history/purchases/<int:purchase_id>/review/", portal.review_purchase,
          name="review-purchase"),

@@ -134,7 +134,7 @@ class TierAdmin(IntermediateActionMixin, admin.ModelAdmin):
     ordering = ("rank",)
     actions = ("delete_moving_members",)
     fieldsets = (
-        (None, {"fields": ("code", "name", "rank")}),
+        (None, {"fields": ("code", "name", "rank", "colour")}),
         (_("Qualifying and benefits"), {"fields": ("threshold", "earn_multiplier",
                                                    "benefits")}),
     )
@@ -217,6 +217,9 @@ class ProgrammeAdmin(admin.ModelAdmin):
 
     fieldsets = (
         (None, {"fields": ("name", "currency")}),
+        (_("Brand"), {"fields": ("logo", "primary_colour", "point_name", "point_name_plural"),
+                      "description": _("What customers see: the site, the card, the "
+                                       "installed app and the emails.")}),
         (_("Points"), {"fields": ("points_validity_days", "return_window_days",
                                   "max_points_per_purchase", "max_points_per_day")}),
         (_("Tiers"), {"fields": ("tier_basis", "tier_window_days",

@@ -1,9 +1,13 @@
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Enter a colour as # and six hexadecimal "
+                                                    "digits, e.g. #0b5394."), code="invalid")
+DEFAULT_PRIMARY_COLOUR = "#0b5394"
 
 
 class Programme(models.Model):
@@ -19,6 +23,21 @@ class Programme(models.Model):
 
     name = models.CharField(_("name"), max_length=100, default="Loyalty programme")
     currency = models.CharField(_("currency"), max_length=3, default="EUR")
+
+    # --- The shop's brand: the portal, the card, the installed app and the emails --------
+    logo = models.ImageField(
+        _("logo"), upload_to="brand/", blank=True,
+        help_text=_("Square works best (the app icon is made from the colour and the name's "
+                    "initials when there is none)."))
+    primary_colour = models.CharField(
+        _("primary colour"), max_length=7, default=DEFAULT_PRIMARY_COLOUR,
+        validators=[HEX_COLOUR],
+        help_text=_("The header, buttons and card. Text on it is black or white, whichever "
+                    "reads better."))
+    point_name = models.CharField(_("point name (one)"), max_length=30, default="point",
+                                  help_text=_("e.g. point, star."))
+    point_name_plural = models.CharField(_("point name (several)"), max_length=30,
+                                         default="points", help_text=_("e.g. points, stars."))
     points_validity_days = models.PositiveIntegerField(
         _("points validity (days)"), default=365,
         validators=[MinValueValidator(1), MaxValueValidator(3650)],
@@ -98,10 +117,16 @@ class Programme(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self):
+        if self.primary_colour:
+            self.primary_colour = self.primary_colour.lower()
         if self.return_window_days >= self.points_validity_days:
             raise ValidationError(
                 {"return_window_days": _("The return window must be shorter than the "
                                          "points validity.")})
+
+    def points_label(self, count: int) -> str:
+        """The programme's word for `count` points: "1 star", "12 stars"."""
+        return self.point_name if abs(count) == 1 else self.point_name_plural
 
     @classmethod
     def load(cls) -> "Programme":

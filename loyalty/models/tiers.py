@@ -6,6 +6,8 @@ from django.utils import formats
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.models.programme import HEX_COLOUR
+
 
 class Tier(models.Model):
     """A status level. A member is in the highest tier whose threshold they reach."""
@@ -23,6 +25,10 @@ class Tier(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("1.00 = no bonus; 1.50 = 50% more points on purchases."))
     benefits = models.TextField(_("benefits"), blank=True, help_text=_("One per line."))
+    colour = models.CharField(
+        _("colour"), max_length=7, blank=True,
+        validators=[HEX_COLOUR],
+        help_text=_("The member's card in this tier. Empty: the programme's colour."))
 
     class Meta:
         ordering = ["rank"]

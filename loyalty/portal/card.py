@@ -71,6 +71,22 @@ def card(request):
     return response
 
 
+@login_required
+@require_GET
+def offline_card(request):
+    """The card as the service worker keeps it for a phone without network: the number and
+    a QR of the number (what a plastic card carries, accepted by every till), no rotating
+    token. Private: never kept by a shared cache; the worker drops it on logging out."""
+    member = selectors.member_for_user(request.user)
+    shown = cards.card_to_show(member) if member is not None else None
+    context = {"member": member, "card": shown}
+    if shown is not None:
+        context["static_qr"] = qr_data_uri(shown.number)
+    response = render(request, "portal/card_offline.html", context)
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
 @require_GET
 def card_token(request):
     """A fresh token and its QR for the page's refresh. JSON errors, never a login page."""

@@ -25,7 +25,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.i18n import set_language
 
 from accounts import services as account_services
 from accounts.signals import REFERRER_SESSION_KEY
@@ -36,6 +37,7 @@ from loyalty.services import privacy, reviews, tiers
 from loyalty.services.errors import DomainError, PurchaseRefunded, ReviewExists
 from loyalty.services.messaging.member_log import member_log
 from loyalty.ways_to_earn import ways_to_earn
+from loyalty.services.referrals import REFERRAL
 
 logger = logging.getLogger("loyalty.portal")
 
@@ -231,6 +233,18 @@ def profile(request, member):
         "message_log": member_log(member=member)})
 
 
+@require_POST
+def language(request):
+    """The footer's language choice: Django's set_language (the cookie, back to the page),
+    and for someone logged in, their login's and member's preferred language too, so the
+    pages, the profile and the emails agree."""
+    response = set_language(request)
+    chosen = request.POST.get("language", "")
+    if request.user.is_authenticated and chosen in dict(settings.LANGUAGES):
+        account_services.set_preferred_language(user=request.user, language=chosen)
+    return response
+
+
 @member_required
 @require_http_methods(["GET", "POST"])
 def export(request, member):
@@ -266,11 +280,19 @@ def delete_account(request, member):
 
 @require_GET
 def join(request, code: str):
-    """A member's share link: remember who referred the visitor, then sign up."""
+    """A member's share link: remember who referred the visitor and say, before the sign-up,
+    who invited them (first name only) and what each of them gets, from the rules' numbers."""
     try:
         referrer_id = signing.loads(code, salt=REFERRAL_SALT)
     except signing.BadSignature:
         referrer_id = None
-    if referrer_id and Member.objects.filter(pk=referrer_id, status="active").exists():
-        request.session[REFERRER_SESSION_KEY] = referrer_id
-    return redirect("account_signup")
+    referrer = None
+    if referrer_id:
+        referrer = Member.objects.filter(pk=referrer_id, status="active").first()
+    if referrer is not None:
+        request.session[REFERRER_SESSION_KEY] = referrer.pk
+    return render(request, "portal/join.html", {
+        "referrer_name": referrer.first_name if referrer is not None else "",
+        "invited": referrer is not None,
+        "welcome": selectors.action_points(event_type=account_services.ACCOUNT_CREATED),
+        "referral": selectors.action_points(event_type=REFERRAL)})

@@ -31,6 +31,7 @@ CONFIG_CACHE_SECONDS = 60
 SCALE = "loyalty:config:scale"
 TIERS = "loyalty:config:tiers"
 WEBHOOKS = "loyalty:config:webhooks"
+BRAND = "loyalty:config:brand"  # the name, colours and logo the pages show (loyalty.brand)
 CLV_HORIZON = "loyalty:insight:clv-horizon"  # the latest usable value fit's horizon
 
 
@@ -121,8 +122,9 @@ def connect_signals() -> None:
 
     groups = [
         # A journey: whether the scale looks for next-purchase bonuses (Scale.bonuses).
-        ((Programme, EarningRule, Multiplier, Journey), lambda obj: (SCALE,)),
-        ((Tier,), lambda obj: (SCALE, TIERS)),
+        ((Programme, EarningRule, Multiplier), lambda obj: (SCALE, BRAND)),
+        ((Journey,), lambda obj: (SCALE,)),
+        ((Tier,), lambda obj: (SCALE, TIERS, BRAND)),
         ((WebhookEndpoint,), lambda obj: (WEBHOOKS,)),
         ((ApiKey,), lambda obj: (api_key_entry(obj.prefix),)),
         # A cached key carries its store: closing the store stops its keys at once.

@@ -56,3 +56,9 @@ if (figure && image && status) {
   // Keep the screen on while the card is shown, where the browser allows it.
   navigator.wakeLock?.request("screen").catch(() => {});
 }
+
+// The service worker keeps the card's number and a code of it for a phone without network
+// (static/js/sw.js, served at /sw.js so that its scope covers /card/).
+if ("serviceWorker" in navigator && window.isSecureContext) {
+  navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
+}

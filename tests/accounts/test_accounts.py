@@ -43,6 +43,7 @@ def test_signing_up_needs_a_confirmed_email_before_logging_in(
         client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/accounts/signup/", {
+            "first_name": "Ada",
             "email": "new.customer@example.com", "password1": "a-long-Passw0rd!",
             "password2": "a-long-Passw0rd!"})
     assert response.status_code == 302

@@ -39,6 +39,7 @@ def work(settings, monkeypatch):
         mail.outbox.clear()
         with capture(execute=True):
             response = client.post("/accounts/signup/", {
+                "first_name": "Ada",
                 "email": email, "password1": PASSWORD, "password2": PASSWORD})
         assert response.status_code == 302
         return {"hashed": CountingHasher.encoded, "queued": len(queued),
@@ -63,8 +64,8 @@ def test_signing_up_does_the_same_work_for_a_new_and_a_known_email(
 def test_the_queued_email_is_the_rendered_message_and_the_worker_sends_it(
         client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        client.post("/accounts/signup/", {"email": "ada@example.com", "password1": PASSWORD,
-                                          "password2": PASSWORD})
+        client.post("/accounts/signup/", {"first_name": "Ada", "email": "ada@example.com",
+                                          "password1": PASSWORD, "password2": PASSWORD})
     (sent,) = mail.outbox  # eager Celery in the tests: the task ran
     assert sent.to == ["ada@example.com"] and "/accounts/confirm-email/" in sent.body
     copy = tasks.build_message(tasks.message_data(sent))
@@ -75,7 +76,7 @@ def test_the_queued_email_is_the_rendered_message_and_the_worker_sends_it(
 def test_nothing_is_queued_for_a_sign_up_that_rolls_back(client, monkeypatch):
     queued = []
     monkeypatch.setattr(tasks.send_account_email, "delay", queued.append)
-    client.post("/accounts/signup/", {"email": "ada@example.com", "password1": PASSWORD,
-                                      "password2": PASSWORD})
+    client.post("/accounts/signup/", {"first_name": "Ada", "email": "ada@example.com",
+                                      "password1": PASSWORD, "password2": PASSWORD})
     assert queued == [] and mail.outbox == []  # the test's transaction never commits
 

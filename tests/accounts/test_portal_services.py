@@ -41,7 +41,8 @@ def rules(db):
 def sign_up(client, email):
     # The confirmation is queued once the sign-up commits (accounts.tasks).
     with TestCase.captureOnCommitCallbacks(execute=True):
-        response = client.post("/accounts/signup/", {"email": email, "password1": PASSWORD,
+        response = client.post("/accounts/signup/", {"first_name": "Ada", "email": email,
+                                                     "password1": PASSWORD,
                                                      "password2": PASSWORD})
     assert response.status_code == 302
     return User.objects.get(email=email)

@@ -1,5 +1,6 @@
-"""Joining online in a real browser: sign up, confirm the email from the outbox, see the
-welcome points on the home page, then switch the site to French."""
+"""Joining online in a real browser: sign up with a first name, confirm the email from the
+outbox, be greeted by that name with the welcome points on the home page, then switch the
+site to French from the footer (which the member's preferred language follows)."""
 
 import re
 
@@ -34,6 +35,7 @@ def test_a_newcomer_signs_up_confirms_sees_the_welcome_points_and_switches_to_fr
 
     page.goto("/accounts/signup/")
     # allauth's labels end with a colon: "Password:" alone, and "Password (again):".
+    page.get_by_label("First name:", exact=True).fill("Camille")
     page.get_by_label("Email:", exact=True).fill(EMAIL)
     page.get_by_label("Password:", exact=True).fill(PASSWORD)
     page.get_by_label("Password (again):", exact=True).fill(PASSWORD)
@@ -50,7 +52,7 @@ def test_a_newcomer_signs_up_confirms_sees_the_welcome_points_and_switches_to_fr
         page.get_by_role("button", name="Confirm").click()
     # The confirmation itself links the login to a new member, with the welcome points.
     member = Member.objects.get(user=user)
-    assert member.email == EMAIL and member.balance == 50
+    assert member.email == EMAIL and member.balance == 50 and member.first_name == "Camille"
     if "/accounts/login/" in page.url:  # allauth does not log in on confirmation
         page.get_by_label("Email:", exact=True).fill(EMAIL)
         page.get_by_label("Password:", exact=True).fill(PASSWORD)
@@ -61,6 +63,9 @@ def test_a_newcomer_signs_up_confirms_sees_the_welcome_points_and_switches_to_fr
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("heading", name="Your points").is_visible()
     assert page.locator(".big").inner_text() == "50 points"
+    # Greeted by the first name given at sign-up, never by the card number.
+    assert page.get_by_role("heading", level=1).inner_text() == "Hello Camille"
+    assert member.card_number not in page.get_by_role("heading", level=1).inner_text()
 
     page.get_by_label("Language").select_option("fr")
     with page.expect_navigation():
@@ -70,4 +75,6 @@ def test_a_newcomer_signs_up_confirms_sees_the_welcome_points_and_switches_to_fr
     assert page.get_by_role("heading", name="Vos points").is_visible()
     assert page.get_by_role("button", name="Se déconnecter").is_visible()
     assert page.locator(".big").inner_text() == "50 points"
+    member.refresh_from_db()
+    assert member.language == "fr"  # the footer's choice is the member's too
     assert watched.csp_violations == []

@@ -33,7 +33,8 @@ def ensure_stores() -> dict[str, Store]:
 def ensure_programme() -> None:
     programme = Programme.load()
     # A 0-day return window lets a demo purchase be spent at once.
-    wanted = {"name": "Maison Demo Club", "currency": "EUR", "return_window_days": 0,
+    wanted = {"name": "Maison Demo Club", "primary_colour": "#7a2e3b", "currency": "EUR",
+              "return_window_days": 0,
               "points_validity_days": 365, "tier_window_days": 365,
               "tier_basis": Programme.TierBasis.POINTS, "max_points_per_day": 2000}
     changed = [field for field, value in wanted.items() if getattr(programme, field) != value]
