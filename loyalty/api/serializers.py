@@ -205,11 +205,10 @@ class PurchaseCreateSerializer(MemberRefMixin):
     items = ItemSerializer(many=True, required=False, max_length=500)
 
     def validate(self, attrs):
-        named = [name for name in ("member_id", "card_number", "card_token")
-                 if attrs.get(name) is not None]
-        if not named and "member_id" in attrs:
+        named = [name for name in ("member_id", "card_number", "card_token") if name in attrs]
+        if named == ["member_id"] and attrs["member_id"] is None:
             return attrs  # member_id: null, a sale without a member
-        if len(named) != 1:
+        if len(named) != 1 or attrs.get("member_id", 0) is None:
             raise serializers.ValidationError(
                 {"member_id": "give exactly one of member_id, card_number, card_token "
                               "(or member_id: null for a sale without a member)"})
@@ -226,6 +225,13 @@ class ClaimSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(help_text=(
         "Until when the purchase can be claimed: the purchase's time plus the claim "
         "period (LOYALTY_RECEIPT_CLAIM_DAYS)."))
+
+    def get_attribute(self, instance):
+        # Nested in a purchase: absent for a member's purchase (its answer is unchanged),
+        # null for a sale too old to claim.
+        if isinstance(instance, dict) and self.field_name not in instance:
+            raise serializers.SkipField()
+        return super().get_attribute(instance)
 
 
 class PurchaseClaimSerializer(ClaimSerializer):
