@@ -225,12 +225,12 @@ class PurchaseClaimView(ApiView):
 
     @extend_schema(
         operation_id="purchases_claim", request=None, parameters=[IDEMPOTENCY_HEADER],
-        responses={200: s.PurchaseClaimSerializer, **errors(404, 409)},
+        responses={200: s.PurchaseClaimSerializer, **errors(400, 404, 409)},
         description="The claim code of a sale recorded without a member, for its receipt: "
                     "created on the first request, the same one on every later request. "
-                    "404 `not_found` (unknown, or another store's); 409 "
-                    "`purchase_has_member`, `purchase_refunded` or `claim_expired` (older "
-                    "than the claim period).")
+                    "400 `invalid` (a malformed Idempotency-Key); 404 `not_found` (unknown, "
+                    "or another store's); 409 `purchase_has_member`, `purchase_refunded` or "
+                    "`claim_expired` (older than the claim period).")
     @idempotent
     def post(self, request, purchase_id: int):
         purchase = purchases.find_purchase(store=self.caller.store, purchase_id=purchase_id)

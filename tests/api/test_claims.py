@@ -133,7 +133,7 @@ def test_the_schema_documents_the_claims(db):
     schema = APIClient().get("/api/schema/",
                              HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     operation = schema["paths"]["/api/v1/purchases/{purchase_id}/claim/"]["post"]
-    assert {"200", "404", "409"} <= set(operation["responses"])
+    assert {"200", "400", "404", "409"} <= set(operation["responses"])
     purchase = schema["components"]["schemas"]["Purchase"]
     assert "claim" in purchase["properties"] and "claim" not in purchase["required"]
     assert purchase["properties"]["member_id"]["nullable"] is True
