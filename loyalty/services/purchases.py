@@ -138,7 +138,7 @@ def credit_purchase(purchase: Purchase, *, member, items, now: datetime) -> None
     purchase.entry = entry
     purchase.save()
     credit_referral(purchase=purchase)  # a referred friend's first purchase
-    webhooks.emit_purchase_earned(purchase=purchase, member=member)
+    webhooks.emit_purchase_earned(purchase=purchase, member=member, now=now)
     if entry is not None:
         tiers.apply_promotion(member, now=now, programme=programme)
 

@@ -298,3 +298,20 @@ def test_a_merged_claimer_s_survivor_claiming_again_changes_nothing(store, scale
     claim_purchase(code=claim.code, member=duplicate)
     members.merge_members(survivor_id=member.pk, duplicate_id=duplicate.pk, reason="test")
     assert not claim_purchase(code=claim.code, member=member).created
+
+
+def test_a_sale_without_a_member_sends_nothing_its_claim_sends_points_earned(store, scale,
+                                                                             member):
+    from loyalty.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+    WebhookEndpoint.objects.create(store=store, url="https://shop.example.com/hooks",
+                                   events=list(WebhookEvent.values))
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        purchase, claim = sale(store)
+    assert not WebhookDelivery.objects.exists()
+    with time_machine.travel(start + timedelta(days=2), tick=False):
+        claim_purchase(code=claim.code, member=member)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.event, delivery.event_key) == ("points.earned", f"purchase:{purchase.pk}")
+    assert delivery.created_at == start + timedelta(days=2)  # when it earned, not when sold
