@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 
-# The indexed expression (loyalty/migrations/0012_till.py): keep both the same.
+# The indexed expression (loyalty/migrations/0013_till.py): keep both the same.
 NAME_EXPRESSION = "loyalty_unaccent(lower(first_name || ' ' || last_name))"
 
 

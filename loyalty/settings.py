@@ -362,6 +362,9 @@ LOYALTY_TILL_CONFIRM_ABOVE = env("LOYALTY_TILL_CONFIRM_ABOVE", default="1000.00"
 LOYALTY_VOUCHER_UNDO_MINUTES = env.int("LOYALTY_VOUCHER_UNDO_MINUTES", default=10)
 # How far in the future a purchase's occurred_at may be (clock skew of tills).
 LOYALTY_CLOCK_SKEW = timedelta(minutes=env.int("LOYALTY_CLOCK_SKEW_MINUTES", default=10))
+# Receipts of sales recorded without a member carry a claim code: the customer can make the
+# purchase theirs for this many days after it (loyalty.services.claims).
+LOYALTY_RECEIPT_CLAIM_DAYS = env.int("LOYALTY_RECEIPT_CLAIM_DAYS", default=30)
 # Staff uploads (imports of purchases and members): the largest file accepted, and how long
 # a running import may go without reporting progress before the sweeper runs it again.
 LOYALTY_IMPORT_MAX_BYTES = env.int("LOYALTY_IMPORT_MAX_MB", default=25) * 1024 * 1024

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from loyalty.portal import brand as portal_brand
 from loyalty.portal import card as portal_card
+from loyalty.portal import claims as portal_claims
 from loyalty.portal import unsubscribe as portal_unsubscribe
 from loyalty.portal import views as portal
 
@@ -30,6 +31,8 @@ urlpatterns = [
     path("profile/", portal.profile, name="profile"),
     path("profile/export/", portal.export, name="profile-export"),
     path("profile/delete/", portal.delete_account, name="profile-delete"),
+    path("claim/", portal_claims.claim_form, name="claim-form"),
+    path("claim/<str:code>/", portal_claims.claim, name="claim"),
     path("join/<str:code>/", portal.join, name="join"),
     path("unsubscribe/<str:token>/", portal_unsubscribe.unsubscribe, name="unsubscribe"),
     path("", portal.home, name="home"),

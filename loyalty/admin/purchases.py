@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.admin.base import ReadOnlyModelAdmin, ReadOnlyTabularInline, admin_link, json_table
-from loyalty.models import ActionEvent, Purchase, PurchaseItem, Refund
+from loyalty.models import ActionEvent, Purchase, PurchaseItem, ReceiptClaim, Refund
 
 BREAKDOWN_COLUMNS = [("rule", _("rule")), ("source", _("from")), ("points", _("points"))]
 BREAKDOWN_SOURCES = {"rule": _("spend rule"), "multiplier": _("multiplier"),
@@ -33,16 +33,26 @@ class RefundInline(ReadOnlyTabularInline):
     readonly_fields = fields
 
 
+class ReceiptClaimInline(ReadOnlyTabularInline):
+    """The claim code of a sale recorded without a member, and who claimed it."""
+
+    model = ReceiptClaim
+    fields = ("__str__", "created_at", "expires_at", "claimed_by", "claimed_at")
+    readonly_fields = fields
+    show_change_link = False
+    verbose_name = _("receipt claim")
+
+
 @admin.register(Purchase)
 class PurchaseAdmin(ReadOnlyModelAdmin):
     list_display = ("occurred_at", "store", "order_id", "member_link", "amount",
                     "points_earned", "refunded_amount", "points_reversed")
-    list_filter = ("store", "store__kind")
+    list_filter = ("store", "store__kind", ("member", admin.EmptyFieldListFilter))
     list_select_related = ("store", "member")
     search_fields = ("=order_id", "=member__card_number", "member__email")
     search_help_text = _("Order id or member card number (exact), or member email.")
     date_hierarchy = "occurred_at"
-    inlines = (PurchaseItemInline, RefundInline)
+    inlines = (PurchaseItemInline, RefundInline, ReceiptClaimInline)
     fieldsets = (
         (None, {"fields": ("store", "order_id", "member", "occurred_at", "created_at",
                            "cashier")}),
@@ -66,6 +76,15 @@ class PurchaseAdmin(ReadOnlyModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("entry")
+
+
+@admin.register(ReceiptClaim)
+class ReceiptClaimAdmin(ReadOnlyModelAdmin):
+    list_display = ("__str__", "purchase", "created_at", "expires_at", "claimed_by",
+                    "claimed_at")
+    list_select_related = ("purchase__store", "claimed_by")
+    search_fields = ("=code", "=purchase__order_id")
+    search_help_text = _("Short code without dashes, or order id (exact).")
 
 
 @admin.register(PurchaseItem)

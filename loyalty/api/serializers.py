@@ -193,11 +193,50 @@ class MemberRefMixin(serializers.Serializer):
 
 
 class PurchaseCreateSerializer(MemberRefMixin):
+    member_id = serializers.IntegerField(
+        required=False, min_value=1, allow_null=True,
+        help_text="The member's id; `null` (given explicitly, with no card_number nor "
+                  "card_token) records a sale without a member, whose answer carries the "
+                  "receipt's `claim`.")
     order_id = serializers.CharField(max_length=100)
     amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0,
                                       help_text="What the customer paid, after discounts.")
     occurred_at = serializers.DateTimeField(required=False)
     items = ItemSerializer(many=True, required=False, max_length=500)
+
+    def validate(self, attrs):
+        named = [name for name in ("member_id", "card_number", "card_token") if name in attrs]
+        if named == ["member_id"] and attrs["member_id"] is None:
+            return attrs  # member_id: null, a sale without a member
+        if len(named) != 1 or attrs.get("member_id", 0) is None:
+            raise serializers.ValidationError(
+                {"member_id": "give exactly one of member_id, card_number, card_token "
+                              "(or member_id: null for a sale without a member)"})
+        return attrs
+
+
+class ClaimSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text=(
+        "The short code to print and type, 12 characters in groups of four "
+        "(`K7QM-3XTR-9BWD`); no 0, O, 1, I, L or U."))
+    token = serializers.CharField(help_text="The signed token the QR carries (`RC1.…`).")
+    url = serializers.URLField(help_text="The address to print as a QR: the portal's "
+                                         "claim page for this receipt.")
+    expires_at = serializers.DateTimeField(help_text=(
+        "Until when the purchase can be claimed: the purchase's time plus the claim "
+        "period (LOYALTY_RECEIPT_CLAIM_DAYS)."))
+
+    def get_attribute(self, instance):
+        # Nested in a purchase: absent for a member's purchase (its answer is unchanged),
+        # null for a sale too old to claim.
+        if isinstance(instance, dict) and self.field_name not in instance:
+            raise serializers.SkipField()
+        return super().get_attribute(instance)
+
+
+class PurchaseClaimSerializer(ClaimSerializer):
+    purchase_id = serializers.IntegerField()
+    order_id = serializers.CharField()
 
 
 class BreakdownSerializer(serializers.Serializer):
@@ -208,13 +247,18 @@ class BreakdownSerializer(serializers.Serializer):
 class PurchaseSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     order_id = serializers.CharField()
-    member_id = serializers.IntegerField()
+    member_id = serializers.IntegerField(allow_null=True,
+                                         help_text="null for a sale without a member.")
     store = serializers.CharField()
     amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     points_earned = serializers.IntegerField()
     points_breakdown = BreakdownSerializer(many=True)
     points_status = serializers.ChoiceField(choices=["pending", "available"])
-    balance = serializers.IntegerField(help_text="Spendable balance after this purchase.")
+    balance = serializers.IntegerField(allow_null=True, help_text=(
+        "Spendable balance after this purchase; null for a sale without a member."))
+    claim = ClaimSerializer(required=False, allow_null=True, help_text=(
+        "Only for a sale without a member: the receipt's claim code, or null when the "
+        "sale is already too old to be claimed."))
 
 
 class RefundCreateSerializer(serializers.Serializer):

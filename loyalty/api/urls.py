@@ -16,6 +16,8 @@ v1 = [
     path("members/<int:member_id>/merge/", views.MemberMergeView.as_view(), name="member-merge"),
     path("purchases/", views.PurchaseView.as_view(), name="purchases"),
     path("purchases/<int:purchase_id>/refunds/", views.RefundView.as_view(), name="refunds"),
+    path("purchases/<int:purchase_id>/claim/", views.PurchaseClaimView.as_view(),
+         name="purchase-claim"),
     path("events/", views.EventView.as_view(), name="events"),
     path("cards/resolve/", views.CardResolveView.as_view(), name="card-resolve"),
     path("programme/", views.ProgrammeView.as_view(), name="programme"),

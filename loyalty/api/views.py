@@ -13,7 +13,7 @@ from loyalty import selectors
 from loyalty.api import serializers as s
 from loyalty.api.idempotency import idempotent
 from loyalty.models import ApiKey, Card, Member, Programme, Purchase, Segment, Tier
-from loyalty.services import actions, cards, members, purchases
+from loyalty.services import actions, cards, claims, members, purchases
 from loyalty.services.errors import NotFound
 from loyalty.services.insight import figures
 
@@ -166,7 +166,21 @@ def resolve_member(data) -> Member:
     return card.member
 
 
-def purchase_payload(purchase: Purchase) -> dict:
+def claim_payload(claim) -> dict:
+    return {"code": claims.grouped(claim.code), "token": claims.token_for(claim),
+            "url": claims.claim_url(claim), "expires_at": claim.expires_at}
+
+
+def purchase_payload(purchase: Purchase, *, claim=None, memberless: bool = False) -> dict:
+    """`memberless`: a sale recorded without a member, answered as it was recorded (even
+    when its receipt was claimed since), with its receipt's claim."""
+    if memberless:
+        return {
+            "id": purchase.pk, "order_id": purchase.order_id, "member_id": None,
+            "store": purchase.store.code, "amount": purchase.amount, "points_earned": 0,
+            "points_breakdown": [], "points_status": "available", "balance": None,
+            "claim": claim_payload(claim) if claim is not None else None,
+        }
     return {
         "id": purchase.pk, "order_id": purchase.order_id, "member_id": purchase.member_id,
         "store": purchase.store.code, "amount": purchase.amount,
@@ -190,15 +204,40 @@ class PurchaseView(ApiView):
     @idempotent
     def post(self, request):
         data = self.valid(s.PurchaseCreateSerializer)
-        member = resolve_member(data)
+        member = resolve_member(data) if data.get("member_id", 0) is not None else None
         recorded = purchases.record_purchase(
             store=self.caller.store, order_id=data["order_id"], amount=data["amount"],
             member=member, items=[dict(item) for item in data.get("items", [])],
             occurred_at=data.get("occurred_at"))
         purchase = recorded.obj
         purchase.store = self.caller.store
-        return Response(s.represent(s.PurchaseSerializer, purchase_payload(purchase)),
+        if member is None:
+            claim = claims.receipt_claim(purchase=purchase)
+            payload = purchase_payload(purchase, claim=claim, memberless=True)
+        else:
+            payload = purchase_payload(purchase)
+        return Response(s.represent(s.PurchaseSerializer, payload),
                         status=status.HTTP_201_CREATED)
+
+
+class PurchaseClaimView(ApiView):
+    required_scopes = {"POST": ("purchases:write",)}
+
+    @extend_schema(
+        operation_id="purchases_claim", request=None, parameters=[IDEMPOTENCY_HEADER],
+        responses={200: s.PurchaseClaimSerializer, **errors(400, 404, 409)},
+        description="The claim code of a sale recorded without a member, for its receipt: "
+                    "created on the first request, the same one on every later request. "
+                    "400 `invalid` (a malformed Idempotency-Key); 404 `not_found` (unknown, "
+                    "or another store's); 409 `purchase_has_member`, `purchase_refunded` or "
+                    "`claim_expired` (older than the claim period).")
+    @idempotent
+    def post(self, request, purchase_id: int):
+        purchase = purchases.find_purchase(store=self.caller.store, purchase_id=purchase_id)
+        claim = claims.issue_claim(purchase=purchase).obj
+        return Response(s.represent(s.PurchaseClaimSerializer, {
+            "purchase_id": purchase.pk, "order_id": purchase.order_id,
+            **claim_payload(claim)}))
 
 
 class RefundView(ApiView):

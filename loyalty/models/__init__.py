@@ -18,7 +18,7 @@ from .ledger import PointsEntry, PointsLot
 from .members import ConsentChange, ExternalId, Member, MemberMerge
 from .messaging import Channel, EmailBounce, Journey, Message, Purpose
 from .programme import Programme
-from .purchases import ActionEvent, Purchase, PurchaseItem, Refund
+from .purchases import ActionEvent, Purchase, PurchaseItem, ReceiptClaim, Refund
 from .reviews import Review
 from .scale import ActionRule, EarningRule, Multiplier
 from .stores import Store
@@ -33,6 +33,7 @@ __all__ = [
     "StagePeriod", "ConsentChange", "EarningRule", "ExternalId",
     "Channel", "EmailBounce", "Journey", "Message", "Purpose", "PurchaseBonus",
     "Member", "MemberMerge", "Multiplier", "PointsEntry", "PointsLot", "Programme",
-    "Purchase", "PurchaseItem", "Refund", "Review", "Store", "Tier", "TierChange",
+    "Purchase", "PurchaseItem", "ReceiptClaim", "Refund", "Review", "Store", "Tier",
+    "TierChange",
     "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
 ]

@@ -10,8 +10,10 @@ class Purchase(models.Model):
     store = models.ForeignKey("loyalty.Store", on_delete=models.PROTECT, related_name="purchases",
                               verbose_name=_("store"))
     order_id = models.CharField(_("order id"), max_length=100)
-    member = models.ForeignKey("loyalty.Member", on_delete=models.PROTECT,
-                               related_name="purchases", verbose_name=_("member"))
+    # Null for a sale recorded without a member: its receipt's claim code (ReceiptClaim)
+    # lets the customer make it theirs later.
+    member = models.ForeignKey("loyalty.Member", on_delete=models.PROTECT, null=True,
+                               blank=True, related_name="purchases", verbose_name=_("member"))
     amount = models.DecimalField(_("amount paid"), max_digits=12, decimal_places=2,
                                  validators=[MinValueValidator(0)])
     occurred_at = models.DateTimeField(_("occurred at"))
@@ -44,6 +46,31 @@ class Purchase(models.Model):
     @property
     def refundable_amount(self):
         return self.amount - self.refunded_amount
+
+
+class ReceiptClaim(models.Model):
+    """The claim code printed on the receipt of a sale recorded without a member.
+
+    The code is derived from the store's claim secret (see loyalty.services.claims):
+    the row lets a typed short code be found, and records who claimed it, once.
+    """
+
+    purchase = models.OneToOneField(Purchase, on_delete=models.CASCADE, related_name="claim",
+                                    verbose_name=_("purchase"))
+    code = models.CharField(_("short code"), max_length=16, unique=True, editable=False)
+    expires_at = models.DateTimeField(_("expires at"))
+    created_at = models.DateTimeField(_("created at"))
+    claimed_by = models.ForeignKey("loyalty.Member", on_delete=models.PROTECT, null=True,
+                                   blank=True, related_name="+", verbose_name=_("claimed by"))
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("receipt claim")
+        verbose_name_plural = _("receipt claims")
+
+    def __str__(self):
+        return f"{self.code[:4]}-{self.code[4:8]}-{self.code[8:]}"
 
 
 class PurchaseItem(models.Model):

@@ -1,5 +1,11 @@
+import secrets
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+
+def new_claim_secret() -> str:
+    return secrets.token_hex(32)
 
 
 class Store(models.Model):
@@ -14,6 +20,9 @@ class Store(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices,
                             default=Kind.IN_STORE)
     active = models.BooleanField(_("active"), default=True)
+    # Signs the claim codes of this store's receipts (loyalty.services.claims). Its own
+    # secret: API keys are stored hashed, and a store may have several, or none.
+    claim_secret = models.CharField(max_length=64, default=new_claim_secret, editable=False)
 
     class Meta:
         ordering = ["name"]

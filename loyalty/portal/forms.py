@@ -57,3 +57,12 @@ class ReviewForm(forms.Form):
                               help_text=_("What went well, what could be better: at most "
                                           "2,000 characters."),
                               widget=forms.Textarea(attrs={"rows": 5, "maxlength": 2000}))
+
+
+class ClaimForm(forms.Form):
+    code = forms.CharField(
+        label=_("Receipt code"), max_length=40, strip=True,
+        help_text=_("The 12 characters printed under the QR code on your receipt, for "
+                    "example K7QM-3XTR-9BWD."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
+                                      "spellcheck": "false", "autofocus": True}))

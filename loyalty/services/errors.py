@@ -166,3 +166,31 @@ class VoucherNotUsed(Conflict):
 class UndoWindowPassed(Conflict):
     code = "undo_window_passed"
     default_message = _("Too late to undo: ask the programme's admin.")
+
+
+# --- receipt claims ------------------------------------------------------------------------
+
+
+class ClaimInvalid(DomainError):
+    code = "claim_invalid"
+    default_message = _("This receipt code is not valid: please check it.")
+
+
+class ClaimExpired(Conflict):
+    code = "claim_expired"
+    default_message = _("This receipt can no longer be claimed: the time to claim it is over.")
+
+
+class ClaimUsed(Conflict):
+    code = "claim_used"
+    default_message = _("This receipt has already been claimed.")
+
+
+class PurchaseHasMember(Conflict):
+    code = "purchase_has_member"
+    default_message = _("This purchase already belongs to a member.")
+
+
+class ClaimRefunded(Conflict):
+    code = "purchase_refunded"
+    default_message = _("This purchase was refunded: it cannot be claimed.")

@@ -73,6 +73,9 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
     cashier who recorded it at the till, is kept on the purchase and its entry. Raises
     Invalid (bad amount, items, dates), OrderConflict (same order id, other
     content), NotFound or MemberClosed (member).
+
+    `member=None` records a sale without a member, earning nothing: its receipt's
+    claim code (loyalty.services.claims) lets the customer make it theirs later.
     """
     now = now or timezone.now()
     order_id = identifier(order_id, field="order_id")
@@ -82,59 +85,84 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
     fingerprint = content_fingerprint({"amount": amount, "items": items})
     try:
         with transaction.atomic():
-            locked = ledger.lock_member(member.pk)
+            locked = ledger.lock_member(member.pk) if member is not None else None
             # No look-up of the order first: a retried order is rare, and the unique
             # constraint on (store, order_id) refuses it at the purchase's INSERT below,
             # which rolls this whole transaction back (entry, lot, balance); the handler
             # then returns the first purchase. One query less on every new order.
-            scale = earning.load_scale()
-            programme = scale.programme
-            today = (earning.earned_today(member=locked, occurred_at=occurred_at)
-                     if programme.max_points_per_day is not None else 0)
-            # The member's next-purchase bonus, looked for under their lock: two purchases
-            # at once cannot both take it.
-            bonus = (bonuses.open_bonus(member_id=locked.pk, occurred_at=occurred_at)
-                     if scale.bonuses else None)
-            evaluation = earning.evaluate_purchase(
-                scale=scale, store=store, occurred_at=occurred_at, amount=amount, items=items,
-                tier=locked.tier, earned_today=today,
-                campaign_ids=earning.campaign_offers_for(scale=scale, member=locked),
-                personal_bonus=bonus)
-            entry = None
-            if evaluation.points > 0:
-                entry = ledger.apply_credit(
-                    locked, kind=PointsEntry.Kind.EARN, points=evaluation.points,
-                    reason=f"Purchase {order_id} at {store.name}",
-                    reference=f"order:{store.code}/{order_id}", now=now,
-                    available_at=occurred_at + timedelta(days=programme.return_window_days),
-                    expires_at=occurred_at + timedelta(days=programme.points_validity_days),
-                    qualifying=True, earned=True, store=store, by=by)
-            purchase = Purchase.objects.create(
-                store=store, order_id=order_id, member=locked, amount=amount,
-                occurred_at=occurred_at, points_earned=evaluation.points,
-                points_breakdown=evaluation.breakdown, balance_after=locked.balance,
-                entry=entry, fingerprint=fingerprint, created_at=now,
-                cashier=by if (by is not None and by.is_authenticated) else None)
+            purchase = Purchase(store=store, order_id=order_id, member=None, amount=amount,
+                                occurred_at=occurred_at, fingerprint=fingerprint,
+                                created_at=now,
+                                cashier=by if (by is not None and by.is_authenticated) else None)
+            if locked is None:
+                purchase.save()
+            else:
+                credit_purchase(purchase, member=locked, items=items, now=now, by=by)
             if items:
                 PurchaseItem.objects.bulk_create(PurchaseItem(purchase=purchase, **item)
                                                  for item in items)
-            if bonus is not None:
-                bonuses.mark_used(bonus, purchase=purchase, now=now)
-            credit_referral(purchase=purchase)  # a referred friend's first purchase
-            webhooks.emit_purchase_earned(purchase=purchase, member=locked)
-            if entry is not None:
-                tiers.apply_promotion(locked, now=now, programme=programme)
             return Recorded(purchase, True)
     except IntegrityError:
         # The same order again (a retry, or a concurrent duplicate that committed first).
         existing = Purchase.objects.filter(store=store, order_id=order_id).first()
         if existing is None:
             raise
-        return Recorded(_same_purchase(existing, current_member(member), fingerprint), False)
+        member = current_member(member) if member is not None else None
+        return Recorded(_same_purchase(existing, member, fingerprint), False)
+
+
+def credit_purchase(purchase: Purchase, *, member, items, now: datetime, by=None) -> None:
+    """Give a purchase to a locked member and credit what it earns, inside the caller's
+    transaction: the one path for a purchase recorded with its member and for a receipt
+    claimed later. The scale's rules apply as they stood at the purchase's time; points
+    are pending until the return window, counted from the purchase, ends. The member's
+    open next-purchase bonus, looked for under their lock, is taken by this purchase."""
+    store, occurred_at = purchase.store, purchase.occurred_at
+    scale = earning.load_scale()
+    programme = scale.programme
+    today = (earning.earned_today(member=member, occurred_at=occurred_at)
+             if programme.max_points_per_day is not None else 0)
+    # Under the member's lock: two purchases at once cannot both take the bonus.
+    bonus = (bonuses.open_bonus(member_id=member.pk, occurred_at=occurred_at)
+             if scale.bonuses else None)
+    evaluation = earning.evaluate_purchase(
+        scale=scale, store=store, occurred_at=occurred_at, amount=purchase.amount,
+        items=items, tier=member.tier, earned_today=today,
+        campaign_ids=earning.campaign_offers_for(scale=scale, member=member),
+        personal_bonus=bonus)
+    entry = None
+    if evaluation.points > 0:
+        entry = ledger.apply_credit(
+            member, kind=PointsEntry.Kind.EARN, points=evaluation.points,
+            reason=f"Purchase {purchase.order_id} at {store.name}",
+            reference=f"order:{store.code}/{purchase.order_id}", now=now,
+            available_at=occurred_at + timedelta(days=programme.return_window_days),
+            expires_at=occurred_at + timedelta(days=programme.points_validity_days),
+            qualifying=True, earned=True, store=store, by=by)
+    purchase.member = member
+    purchase.points_earned = evaluation.points
+    purchase.points_breakdown = evaluation.breakdown
+    purchase.balance_after = member.balance
+    purchase.entry = entry
+    purchase.save()
+    if bonus is not None:
+        bonuses.mark_used(bonus, purchase=purchase, now=now)
+    credit_referral(purchase=purchase)  # a referred friend's first purchase
+    webhooks.emit_purchase_earned(purchase=purchase, member=member, now=now)
+    if entry is not None:
+        tiers.apply_promotion(member, now=now, programme=programme)
 
 
 def _same_purchase(existing: Purchase, member, fingerprint: str) -> Purchase:
-    if existing.member_id != member.pk or existing.fingerprint != fingerprint:
+    if existing.fingerprint != fingerprint:
+        raise OrderConflict(fields={"order_id": existing.order_id})
+    if member is None:
+        # A sale recorded without a member, again: the same sale, even if its receipt
+        # was claimed since.
+        if existing.member_id is None or hasattr(existing, "claim"):
+            return existing
+        raise OrderConflict(fields={"order_id": existing.order_id})
+    if existing.member_id != member.pk:
         raise OrderConflict(fields={"order_id": existing.order_id})
     return existing
 
@@ -161,9 +189,18 @@ def record_refund(*, purchase: Purchase, refund_id: str, amount, items=(), by=No
     fingerprint = content_fingerprint({"purchase": purchase.pk, "amount": amount,
                                        "items": items})
     try:
+        return _record_refund(purchase=purchase, refund_id=refund_id, amount=amount,
+                              items=items, by=by, now=now, fingerprint=fingerprint)
+    except _ClaimedMeanwhile:
+        return _record_refund(purchase=purchase, refund_id=refund_id, amount=amount,
+                              items=items, by=by, now=now, fingerprint=fingerprint)
+
+
+def _record_refund(*, purchase: Purchase, refund_id: str, amount, items, by, now: datetime,
+                   fingerprint: str) -> Recorded:
+    try:
         with transaction.atomic():
-            member = ledger.lock_member(purchase.member_id)
-            purchase = Purchase.objects.select_related("entry__lot", "store").get(pk=purchase.pk)
+            member, purchase = _lock_for_refund(purchase)
             existing = Refund.objects.filter(store=purchase.store, refund_id=refund_id).first()
             if existing is not None:
                 return Recorded(_same_refund(existing, fingerprint), False)
@@ -174,19 +211,22 @@ def record_refund(*, purchase: Purchase, refund_id: str, amount, items=(), by=No
             target = (math.floor(purchase.points_earned * refunded / purchase.amount)
                       if purchase.amount else 0)
             to_reverse = target - purchase.points_reversed
-            lot = purchase.entry.lot if purchase.entry_id else None
-            entry = ledger.apply_reversal(
-                member, lot=lot, points=to_reverse,
-                reason=f"Refund {refund_id} of purchase {purchase.order_id}",
-                reference=f"refund:{purchase.store.code}/{refund_id}", now=now,
-                store=purchase.store, by=by)
+            entry = None
+            if member is not None:
+                lot = purchase.entry.lot if purchase.entry_id else None
+                entry = ledger.apply_reversal(
+                    member, lot=lot, points=to_reverse,
+                    reason=f"Refund {refund_id} of purchase {purchase.order_id}",
+                    reference=f"refund:{purchase.store.code}/{refund_id}", now=now,
+                    store=purchase.store, by=by)
             purchase.refunded_amount = refunded
             purchase.points_reversed = target
             purchase.save(update_fields=["refunded_amount", "points_reversed"])
             refund = Refund.objects.create(
                 purchase=purchase, store=purchase.store, refund_id=refund_id, amount=amount,
                 items=[{**item, "unit_price": str(item["unit_price"])} for item in items],
-                points_reversed=-entry.points if entry else 0, balance_after=member.balance,
+                points_reversed=-entry.points if entry else 0,
+                balance_after=member.balance if member is not None else 0,
                 entry=entry, fingerprint=fingerprint, created_at=now)
             return Recorded(refund, True)
     except IntegrityError:
@@ -194,6 +234,27 @@ def record_refund(*, purchase: Purchase, refund_id: str, amount, items=(), by=No
         if existing is None:
             raise
         return Recorded(_same_refund(existing, fingerprint), False)
+
+
+class _ClaimedMeanwhile(Exception):
+    """A sale without a member was claimed while a refund waited for it: start again."""
+
+
+def _lock_for_refund(purchase: Purchase):
+    """The purchase's member and the purchase, locked in the house's order: member, then
+    purchase. A sale without a member has no member to lock, so the purchase row is
+    locked instead (a claim locks it too); if it was claimed meanwhile, the refund starts
+    again on the member's path rather than lock the member after the purchase."""
+    related = ("entry__lot", "store")
+    member_id = Purchase.objects.filter(pk=purchase.pk).values_list("member_id", flat=True)[0]
+    if member_id is not None:
+        member = ledger.lock_member(member_id)
+        return member, Purchase.objects.select_related(*related).get(pk=purchase.pk)
+    purchase = (Purchase.objects.select_for_update(of=("self",)).select_related(*related)
+                .get(pk=purchase.pk))
+    if purchase.member_id is not None:
+        raise _ClaimedMeanwhile
+    return None, purchase
 
 
 def _same_refund(existing: Refund, fingerprint: str) -> Refund:

@@ -152,7 +152,7 @@ WHERE qualifying AND earned_at > %s AND earned_at <= %s GROUP BY member_id
 """
 _WINDOW_SPEND = """
 SELECT member_id, sum(amount - refunded_amount) AS value FROM loyalty_purchase
-WHERE occurred_at > %s AND occurred_at <= %s GROUP BY member_id
+WHERE occurred_at > %s AND occurred_at <= %s AND member_id IS NOT NULL GROUP BY member_id
 """
 BATCH_WORK_MEM = "64MB"
 

@@ -154,12 +154,14 @@ def _member_fields(member: Member) -> dict:
     return {"member_id": member.pk, "card_number": member.card_number}
 
 
-def emit_purchase_earned(*, purchase: Purchase, member: Member) -> list[WebhookDelivery]:
-    """`points.earned` for a purchase that credited points (nothing when it earned none)."""
+def emit_purchase_earned(*, purchase: Purchase, member: Member,
+                         now: datetime | None = None) -> list[WebhookDelivery]:
+    """`points.earned` for a purchase that credited points (nothing when it earned none).
+    `now`: when it earned them, if not when it was recorded (a receipt claimed later)."""
     if purchase.entry_id is None:
         return []
     return emit(event=Event.POINTS_EARNED, store=purchase.store,
-                event_key=f"purchase:{purchase.pk}", now=purchase.created_at, payload={
+                event_key=f"purchase:{purchase.pk}", now=now or purchase.created_at, payload={
                     **_member_fields(member), "points": purchase.points_earned,
                     "balance": member.balance, "pending": member.pending,
                     "order_id": purchase.order_id, "store": purchase.store.code,

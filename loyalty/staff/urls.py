@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.staff import campaigns, imports, insight, messages, reviews, views
+from loyalty.staff import campaigns, claims, imports, insight, messages, reviews, views
 
 app_name = "staff"
 
@@ -20,6 +20,8 @@ urlpatterns = [
     path("scan/cards/block/", views.block_card, name="block-card"),
     path("scan/cards/link/", views.link_card, name="link-card"),
     path("cards/new/", views.issue_card, name="issue-card"),
+    path("sale/", claims.sale, name="sale"),
+    path("receipts/<int:purchase_id>/", claims.receipt, name="receipt"),
     path("insight/", insight.insight, name="insight"),
     path("insight/members/", insight.members, name="insight-members"),
     path("insight/members.csv", insight.members_csv, name="insight-members-csv"),

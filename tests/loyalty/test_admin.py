@@ -26,7 +26,7 @@ from loyalty.models import (
     TierChange,
     WebhookEndpoint,
 )
-from loyalty.services import actions, campaigns, ledger, purchases, reviews
+from loyalty.services import actions, campaigns, claims, ledger, purchases, reviews
 from loyalty.services import cards as card_services
 from loyalty.services import members as member_services
 from loyalty.services.apikeys import create_api_key
@@ -83,6 +83,9 @@ def programme_data(store, web_store, scale, member, superuser):
                 "unit_price": "120.00"}]).obj
     purchases.record_refund(purchase=purchase, refund_id="R-1", amount="20.00",
                             items=[{"sku": "SHOE-1", "quantity": 1, "unit_price": "20.00"}])
+    unclaimed = purchases.record_purchase(store=store, order_id="T-1", amount="12.00",
+                                          member=None).obj
+    claims.claim_purchase(code=claims.issue_claim(purchase=unclaimed).obj.code, member=member)
     actions.record_action(member=member, event_type="review_posted", event_id="ev-1",
                           store=store)
     review = reviews.post_review(member=member, purchase_id=purchase.pk, rating=1,

@@ -130,7 +130,8 @@ def _create_customers_table(cursor, calibration_end: date) -> None:
     cutoff = datetime.combine(calibration_end + timedelta(days=1), datetime.min.time(),
                               tzinfo=_zone())
     net = F("amount") - F("refunded_amount")
-    days = (Purchase.objects.filter(occurred_at__lt=cutoff)
+    # A sale without a member (an unclaimed receipt) is nobody's repeat purchase.
+    days = (Purchase.objects.filter(occurred_at__lt=cutoff, member__isnull=False)
             .annotate(net=net).filter(Q(net__gt=0) | Q(refunded_amount=0))
             .annotate(day=TruncDate("occurred_at", tzinfo=_zone()))
             .values("member_id", "day")
