@@ -215,7 +215,9 @@ def expected_purchases(params, t, x, t_x, T) -> np.ndarray:
     P(alive | x, t_x, T) times the expected purchases of a customer alive at T (_if_alive).
     """
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    return _if_alive(params, t, x, T) * p_alive(params, x, t_x, T)
+    # A count's expectation is never negative: the series' cancellation can leave a
+    # denormal below zero (-1e-323 seen by hypothesis) for a customer with nothing ahead.
+    return np.maximum(_if_alive(params, t, x, T) * p_alive(params, x, t_x, T), 0.0)
 
 
 def _gamma_gamma(params, x, m_x, weights=None, *, gradient=False):
