@@ -183,7 +183,7 @@ class MemberInsightAdminMixin:
         if row is None or row.segment is None:
             return "-"
         return _("%(segment)s since %(since)s") % {
-            "segment": row.segment.display_name, "since": _date(row.segment_since)}
+            "segment": row.segment.name, "since": _date(row.segment_since)}
 
     @admin.display(description=_("lifecycle stage"))
     def insight_stage(self, obj):

@@ -1,7 +1,8 @@
 """The programme's settings: stores, the points scale, action rules, tiers.
 
 Staff edit these directly; each model's `clean()` holds its validation and the
-admin form runs it.
+admin form runs it. Texts members read (names, benefits) have a field per language
+(TranslationAdmin: English required, French falls back to it).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
 
 from loyalty.admin.base import ReadOnlyModelAdmin, admin_link
 from loyalty.models import (
@@ -41,7 +43,7 @@ class StoreAdmin(admin.ModelAdmin):
     search_fields = ("code", "name")
 
 
-class ScaleRuleAdmin(admin.ModelAdmin):
+class ScaleRuleAdmin(TranslationAdmin):
     list_filter = ("active", "channel", "store")
     list_select_related = ("store",)
     search_fields = ("name", "category", "sku")
@@ -84,7 +86,7 @@ class MultiplierAdmin(ScaleRuleAdmin):
 
 
 @admin.register(ActionRule)
-class ActionRuleAdmin(admin.ModelAdmin):
+class ActionRuleAdmin(TranslationAdmin):
     list_display = ("event_type", "name", "points", "limit_count", "limit_period", "active")
     list_filter = ("active", "limit_period")
     search_fields = ("event_type", "name")
@@ -95,7 +97,7 @@ class ActionRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(TranslationAdmin):
     list_display = ("rank", "code", "name", "threshold", "earn_multiplier")
     search_fields = ("code", "name")
     ordering = ("rank",)

@@ -314,8 +314,8 @@ class SegmentListView(generics.GenericAPIView, ApiView):
     def get(self, request):
         page = self.paginate_queryset(Segment.objects.order_by("code"))
         counts = figures.segment_counts()
-        rows = [{"code": segment.code, "name": segment.display_name,
-                 "description": segment.display_description, "active": segment.active,
+        rows = [{"code": segment.code, "name": segment.name,
+                 "description": segment.description, "active": segment.active,
                  "members": counts.get(segment.pk, 0)} for segment in page]
         return self.get_paginated_response(
             s.represent(s.SegmentListItemSerializer, rows, many=True))

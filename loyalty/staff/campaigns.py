@@ -119,7 +119,7 @@ class CampaignForm(forms.ModelForm):
 
 def describe(campaign: Campaign) -> str:
     """The audience in a few words, for the list (segments and tiers prefetched)."""
-    parts = [segment.display_name for segment in campaign.segments.all()]
+    parts = [segment.name for segment in campaign.segments.all()]
     parts += [str(Stage(stage).label) for stage in campaign.stages or () if stage in Stage.values]
     parts += [tier.name for tier in campaign.tiers.all()]
     for low, high in SCORE_RANGES:

@@ -363,7 +363,7 @@ def redeem_reward(request):
             by=request.user).obj
         voucher = redemption.voucher
         message = _("%(reward)s: %(points)s points spent. Voucher %(code)s is ready to "
-                    "use.") % {"reward": redemption.reward.display_name,
+                    "use.") % {"reward": redemption.reward.name,
                                "points": redemption.points_spent,
                                "code": masked_code(voucher)}
         return respond(request, store, member=member, message=message, highlight=voucher)
@@ -384,7 +384,7 @@ def redeem_voucher(request):
                                          store=store).obj
         return respond(request, store, member=member, message=_(
             "Voucher %(code)s used: %(reward)s.") % {
-                "code": voucher.formatted_code, "reward": voucher.reward.display_name})
+                "code": voucher.formatted_code, "reward": voucher.reward.name})
 
     return _member_action(request, forms.VoucherForm, act)
 

@@ -109,7 +109,7 @@ def values_for(message: Message, member: Member) -> dict[str, str]:
         "balance": formats.number_format(member.balance, use_l10n=True, force_grouping=True),
         "date": _date(context.get("date")),
         "tier": tier.name if tier else "",
-        "reward": getattr(reward, "display_name", "") if reward else "",
+        "reward": getattr(reward, "name", "") if reward else "",
         "card_link": absolute(reverse("card")),
         "link": link,
     }
