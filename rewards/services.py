@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from loyalty.models import Member, PointsEntry, Store
-from loyalty.services import ledger, webhooks
+from loyalty.services import history, ledger, webhooks
 from loyalty.services.actions import period_start
 from loyalty.services.errors import (
     InsufficientPoints,
@@ -117,7 +117,8 @@ def redeem_reward(*, member: Member, reward_id: int, redemption_id: str,
                                              "points_cost": reward.points_cost})
             entry = ledger.apply_debit(
                 locked, kind=PointsEntry.Kind.REDEEM, points=reward.points_cost,
-                reason=f"Reward: {reward.name}", reference=f"redemption:{redemption_id}",
+                details={"event": history.REDEMPTION, "reward_id": reward.pk},
+                reference=f"redemption:{redemption_id}",
                 now=now, store=store, by=by)
             if reward.stock is not None:
                 reward.stock -= 1
@@ -240,7 +241,9 @@ def cancel_voucher(*, voucher_id: int, member_id: int | None = None, by=None,
         _check_usable(voucher, store=None, now=now)
         points = voucher.redemption.points_spent
         ledger.apply_credit(member, kind=PointsEntry.Kind.CANCEL, points=points,
-                            reason=f"Voucher {voucher.formatted_code} cancelled",
+                            details={"event": history.VOUCHER_CANCELLED,
+                                     "reward_id": voucher.reward_id,
+                                     "code": voucher.formatted_code},
                             reference=f"voucher:{voucher.pk}", now=now, by=by)
         if voucher.reward.stock is not None:
             Reward.objects.filter(pk=voucher.reward_id).update(stock=F("stock") + 1)

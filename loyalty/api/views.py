@@ -13,7 +13,7 @@ from loyalty import selectors
 from loyalty.api import serializers as s
 from loyalty.api.idempotency import idempotent
 from loyalty.models import ApiKey, Card, Member, Programme, Purchase, Segment, Tier
-from loyalty.services import actions, cards, members, purchases
+from loyalty.services import actions, cards, history, members, purchases
 from loyalty.services.errors import NotFound
 from loyalty.services.insight import figures
 
@@ -127,11 +127,13 @@ class MemberTransactionsView(generics.GenericAPIView, ApiView):
                    responses={200: s.TransactionPageSerializer, **errors(404)})
     def get(self, request, member_id: int):
         member = self.member_or_404(member_id)
-        page = self.paginate_queryset(selectors.transactions(member=member))
+        page = self.paginate_queryset(history.history_queryset(
+            selectors.transactions(member=member)))
+        # `reason`: the line in the request's language (Accept-Language), as the pages show it.
         rows = [{"id": e.pk, "kind": e.kind, "points": e.points, "balance_after": e.balance_after,
-                 "reason": e.reason, "reference": e.reference, "created_at": e.created_at,
+                 "reason": text, "reference": e.reference, "created_at": e.created_at,
                  "expires_at": getattr(getattr(e, "lot", None), "expires_at", None)}
-                for e in page]
+                for e, text in zip(page, history.describe_entries(page), strict=True)]
         return self.get_paginated_response(s.represent(s.TransactionSerializer, rows, many=True))
 
 
@@ -171,8 +173,9 @@ def purchase_payload(purchase: Purchase) -> dict:
         "id": purchase.pk, "order_id": purchase.order_id, "member_id": purchase.member_id,
         "store": purchase.store.code, "amount": purchase.amount,
         "points_earned": purchase.points_earned,
+        # Each line named in the request's language (Accept-Language).
         "points_breakdown": [{"rule": line["rule"], "points": line["points"]}
-                             for line in purchase.points_breakdown],
+                             for line in history.breakdown_lines(purchase.points_breakdown)],
         # As it was when recorded, so that a replay returns the first response.
         "points_status": purchases.points_status(purchase, now=purchase.created_at),
         "balance": purchase.balance_after,

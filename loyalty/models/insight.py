@@ -14,7 +14,6 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-
 SCORE = [MinValueValidator(1), MaxValueValidator(5)]
 
 

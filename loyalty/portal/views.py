@@ -32,6 +32,7 @@ from accounts.signals import REFERRER_SESSION_KEY
 from loyalty import selectors
 from loyalty.models import Member, PointsEntry, PointsLot, Programme, Purchase, Tier
 from loyalty.portal.forms import DeleteAccountForm, HistoryFilter, ProfileForm, ReviewForm
+from loyalty.services import history as entry_history
 from loyalty.services import privacy, reviews, tiers
 from loyalty.services.errors import DomainError, PurchaseRefunded, ReviewExists
 from loyalty.services.messaging.member_log import member_log
@@ -105,30 +106,44 @@ def home(request):
     expiring = selectors.expiring_points(member=member, within_days=30)
     context.update(
         expiring=expiring, expiring_total=sum(row["points"] for row in expiring),
-        entries=list(selectors.recent_entries(member=member, limit=5)),
+        entries=recent_lines(member),
         progress=tier_progress(member, selectors.next_tier(member=member), programme, now),
         in_reach=in_reach, referral_url=referral_url(request, member),
     )
     return render(request, "portal/home.html", context)
 
 
-def describe_entry(entry: PointsEntry) -> dict:
-    """A ledger line in plain words; a purchase says what earned its points."""
-    purchase = getattr(entry, "purchase", None) if entry.kind == PointsEntry.Kind.EARN else None
-    if purchase is not None:
-        text = _("purchase #%(order)s at %(store)s") % {"order": purchase.order_id,
-                                                        "store": purchase.store.name}
-        breakdown = [line for line in purchase.points_breakdown if line.get("points")]
-        extras = [line["rule"] for line in breakdown[1:] if line.get("source") != "cap"]
-        if extras:
-            text = ", ".join([text, *extras])
+def recent_lines(member: Member, limit: int = 5) -> list[dict]:
+    """The member's last entries, each with its line in the reader's words."""
+    entries = list(entry_history.history_queryset(
+        PointsEntry.objects.filter(member=member).order_by("-id"))[:limit])
+    return [{"entry": entry, "text": text}
+            for entry, text in zip(entries, entry_history.describe_entries(entries),
+                                   strict=True)]
+
+
+def describe_entries(entries) -> list[dict]:
+    """Ledger lines in the reader's words (loyalty/services/history.py); a purchase also
+    shows its breakdown and whether it can be rated."""
+    purchases = [getattr(entry, "purchase", None) if entry.kind == PointsEntry.Kind.EARN
+                 else None for entry in entries]
+    breakdowns = entry_history.many_breakdown_lines(
+        [line for line in purchase.points_breakdown if line.get("points")]
+        if purchase is not None else [] for purchase in purchases)
+    rows = []
+    for entry, text, purchase, breakdown in zip(
+            entries, entry_history.describe_entries(entries), purchases, breakdowns,
+            strict=True):
+        if purchase is None:
+            rows.append({"entry": entry, "text": text, "purchase": None, "breakdown": [],
+                         "review": None, "may_review": False})
+            continue
         # select_related("purchase__review") fetched it: no query here.
         review = getattr(purchase, "review", None)
-        return {"entry": entry, "text": text, "purchase": purchase, "breakdown": breakdown,
-                "review": review,
-                "may_review": review is None and not reviews.is_fully_refunded(purchase)}
-    return {"entry": entry, "text": entry.reason or entry.get_kind_display(),
-            "purchase": None, "breakdown": [], "review": None, "may_review": False}
+        rows.append({"entry": entry, "text": text, "purchase": purchase, "breakdown": breakdown,
+                     "review": review,
+                     "may_review": review is None and not reviews.is_fully_refunded(purchase)})
+    return rows
 
 
 @member_required
@@ -136,15 +151,16 @@ def describe_entry(entry: PointsEntry) -> dict:
 def history(request, member):
     form = HistoryFilter(request.GET or None)
     kind = form.cleaned_data["kind"] if form.is_valid() else ""
-    entries = (PointsEntry.objects.filter(member=member)
-               .select_related("purchase__store", "purchase__review")
-               .order_by("-created_at", "-id"))
+    entries = entry_history.history_queryset(
+        PointsEntry.objects.filter(member=member)
+        .select_related("purchase__store", "purchase__review")
+        .order_by("-created_at", "-id"))
     if kind:
         entries = entries.filter(kind=kind)
     page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "portal/history.html", {
         "member": member, "form": form, "kind": kind, "page": page,
-        "rows": [describe_entry(entry) for entry in page],
+        "rows": describe_entries(list(page)),
     })
 
 

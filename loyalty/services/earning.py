@@ -156,13 +156,17 @@ def evaluate_purchase(*, scale: Scale, store, occurred_at: datetime, amount: Dec
             bonus[multiplier] = bonus.get(multiplier, ZERO) + base * (multiplier.factor - 1)
             if not multiplier.stackable:
                 break
+    # Each line keeps what applied (source, id, factor): loyalty/services/history.py names
+    # it in the reader's language; "rule" is the label as evaluated, for the record.
     breakdown += [{"rule": f"{m.name} ×{m.factor.normalize():f}", "points": math.floor(points),
-                   "source": "multiplier", "rule_id": m.pk} for m, points in bonus.items()]
+                   "source": "multiplier", "rule_id": m.pk,
+                   "factor": f"{m.factor.normalize():f}"} for m, points in bonus.items()]
     if tier is not None and tier.earn_multiplier > 1:
         tier_bonus = sum(line_base, ZERO) * (tier.earn_multiplier - 1)
         breakdown.append({"rule": _("%(tier)s tier ×%(factor)s") % {
             "tier": tier.name, "factor": f"{tier.earn_multiplier.normalize():f}"},
-            "points": math.floor(tier_bonus), "source": "tier", "rule_id": tier.pk})
+            "points": math.floor(tier_bonus), "source": "tier", "rule_id": tier.pk,
+            "factor": f"{tier.earn_multiplier.normalize():f}"})
 
     breakdown = [line for line in breakdown if line["points"] > 0]
     total = sum(line["points"] for line in breakdown)
@@ -170,12 +174,14 @@ def evaluate_purchase(*, scale: Scale, store, occurred_at: datetime, amount: Dec
     programme = scale.programme
     if programme.max_points_per_purchase is not None and total > programme.max_points_per_purchase:
         breakdown.append({"rule": _("Cap per purchase"), "source": "cap", "rule_id": None,
+                          "cap": "purchase",
                           "points": programme.max_points_per_purchase - total})
         total = programme.max_points_per_purchase
     if programme.max_points_per_day is not None:
         room = max(programme.max_points_per_day - earned_today, 0)
         if total > room:
             breakdown.append({"rule": _("Cap per day"), "source": "cap", "rule_id": None,
+                              "cap": "day",
                               "points": room - total})
             total = room
     return Evaluation(points=total, breakdown=breakdown)

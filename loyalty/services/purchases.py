@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from loyalty.models import PointsEntry, Purchase, PurchaseItem, Refund, Store
-from loyalty.services import earning, ledger, tiers, webhooks
+from loyalty.services import earning, history, ledger, tiers, webhooks
 from loyalty.services.errors import (
     Invalid,
     NotFound,
@@ -97,7 +97,9 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
             if evaluation.points > 0:
                 entry = ledger.apply_credit(
                     locked, kind=PointsEntry.Kind.EARN, points=evaluation.points,
-                    reason=f"Purchase {order_id} at {store.name}",
+                    details=history.purchase_details(store=store, order_id=order_id,
+                                                     occurred_at=occurred_at,
+                                                     breakdown=evaluation.breakdown),
                     reference=f"order:{store.code}/{order_id}", now=now,
                     available_at=occurred_at + timedelta(days=programme.return_window_days),
                     expires_at=occurred_at + timedelta(days=programme.points_validity_days),
@@ -167,7 +169,10 @@ def record_refund(*, purchase: Purchase, refund_id: str, amount, items=(), by=No
             lot = purchase.entry.lot if purchase.entry_id else None
             entry = ledger.apply_reversal(
                 member, lot=lot, points=to_reverse,
-                reason=f"Refund {refund_id} of purchase {purchase.order_id}",
+                details={**history.purchase_details(
+                    store=purchase.store, order_id=purchase.order_id,
+                    occurred_at=purchase.occurred_at, breakdown=()),
+                    "event": history.REFUND, "refund_id": refund_id},
                 reference=f"refund:{purchase.store.code}/{refund_id}", now=now,
                 store=purchase.store, by=by)
             purchase.refunded_amount = refunded

@@ -1,4 +1,5 @@
-# The programme's French formats: "29 nov. 2026", "29 nov. 2026 14:05", "1 234,50" (Django's French numbers).
+# The programme's French formats: "29 nov. 2026", "29 nov. 2026 14:05"; numbers as
+# Django's French ones ("1 234,50").
 # What is not set here comes from Django's own French formats.
 DATE_FORMAT = "j N Y"
 DATETIME_FORMAT = "j N Y H:i"

@@ -104,7 +104,7 @@ def test_caps_per_rule_per_purchase_and_per_day(store, scale):
     capped = evaluate(store, "100.00")
     assert capped.points == 50
     assert capped.breakdown[-1] == {"rule": "Cap per purchase", "points": -60, "source": "cap",
-                                    "rule_id": None}
+                                    "rule_id": None, "cap": "purchase"}
     assert evaluate(store, "100.00", earned_today=60).points == 20
     assert evaluate(store, "100.00", earned_today=500).points == 0
 
