@@ -187,10 +187,14 @@ def review_purchase(request, member, purchase_id: int):
         except PurchaseRefunded:
             form.add_error(None, _("This purchase was refunded in full: it cannot be rated."))
         except DomainError as error:
-            for field, message in (error.fields or {}).items():
-                form.add_error(field if field in form.fields else None, str(message))
+            for field in error.fields or {}:
+                form.add_error(field if field in form.fields else None, {
+                    "rating": _("Choose a rating."),
+                    "comment": _("The comment must be plain text of at most 2,000 "
+                                 "characters."),
+                }.get(field, _("This purchase cannot be rated.")))
             if not error.fields:
-                form.add_error(None, error.message)
+                form.add_error(None, _("This purchase cannot be rated."))
         else:
             event = recorded.obj.action_event
             if event is not None and event.points_earned:
@@ -202,6 +206,7 @@ def review_purchase(request, member, purchase_id: int):
             return redirect("history")
     return render(request, "portal/review.html", {
         "member": member, "purchase": purchase, "review": review, "form": form,
+        "purchase_text": entry_history.purchase_line(purchase),
         "refunded": reviews.is_fully_refunded(purchase)})
 
 
@@ -211,6 +216,18 @@ def _activate(response, language: str) -> None:
                         max_age=settings.LANGUAGE_COOKIE_AGE,
                         samesite=settings.LANGUAGE_COOKIE_SAMESITE,
                         secure=settings.LANGUAGE_COOKIE_SECURE)
+
+
+def profile_error(field: str, message) -> str:
+    """A service's complaint about a profile field, as the member reads it."""
+    if field == "phone":
+        return _("This phone number cannot be saved: check it, or ask at the till to add it "
+                 "to your card.")
+    if field == "birth_date":
+        return _("Enter a birth date between 1900 and today.")
+    if field in ("first_name", "last_name"):
+        return _("At most 100 characters.")
+    return _("This value cannot be saved.")
 
 
 @member_required
@@ -223,11 +240,10 @@ def profile(request, member):
                 member = account_services.update_profile(member=member, **form.cleaned_data)
             except DomainError as error:
                 for field, message in (error.fields or {}).items():
-                    # A phone held by another member gets the words of a mistyped one:
-                    # the profile must not tell who is a member.
-                    form.add_error(field if field in form.fields else None, _(
-                        "This phone number cannot be saved: check it, or ask at the till "
-                        "to add it to your card.") if field == "phone" else str(message))
+                    # In the reader's words; a phone held by another member gets the words
+                    # of a mistyped one: the profile must not tell who is a member.
+                    form.add_error(field if field in form.fields else None,
+                                   profile_error(field, message))
             else:
                 messages.success(request, _("Your profile is saved."))
                 response = redirect("profile")

@@ -192,6 +192,14 @@ def _purchase_text(*, channel: str, store: str, order_id: str, receipt: str | No
         "store": store, "date": _local_day(occurred_at)}
 
 
+def purchase_line(purchase) -> str:
+    """A purchase as its customer knows it: its order or receipt number, or the store
+    and the day for a till purchase without one."""
+    return _purchase_text(channel=purchase.store.kind, store=purchase.store.name,
+                          order_id=purchase.order_id, receipt=None,
+                          occurred_at=purchase.occurred_at)
+
+
 def _with_bonuses(text: str, names: _Names, lines: Sequence[dict]) -> str:
     """The purchase's words, then what added to its base points (as the page always did)."""
     extras = [_line_label(names, line) for line in list(lines)[1:]
