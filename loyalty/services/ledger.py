@@ -314,11 +314,11 @@ def adjust_points(*, member_id: int, points: int, reason: str, by=None, store=No
         member = lock_member(member_id)
         if points > 0:
             return apply_credit(member, kind=Kind.ADJUST, points=points, reason=reason,
-                                details=ADJUSTMENT, reference=f"adjust:{member.pk}", now=now,
-                                store=store, by=by)
+                                details=dict(ADJUSTMENT), reference=f"adjust:{member.pk}",
+                                now=now, store=store, by=by)
         return apply_debit(member, kind=Kind.ADJUST, points=-points, reason=reason,
-                           details=ADJUSTMENT, reference=f"adjust:{member.pk}", now=now,
-                           store=store, by=by)
+                           details=dict(ADJUSTMENT), reference=f"adjust:{member.pk}",
+                           now=now, store=store, by=by)
 
 
 def bring_member_up_to_date(*, member_id: int, now: datetime | None = None) -> list[PointsEntry]:
