@@ -185,6 +185,9 @@ FORMAT_MODULE_PATH = ["loyalty.formats"]
 MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
 MODELTRANSLATION_LANGUAGES = ("en", "fr")
 MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
+# A text given without its language (Tier(name=...)) also fills the English column when
+# empty, whatever language is active: the fallback is never missing.
+MODELTRANSLATION_AUTO_POPULATE = "required"
 TIME_ZONE = env("TIME_ZONE", default="Europe/Paris")
 USE_I18N = True
 USE_TZ = True

@@ -189,6 +189,14 @@ def test_a_french_reader_sees_the_english_text_where_french_is_empty(db):
         assert Reward.objects.get(pk=reward.pk).name == "Tote bag"
 
 
+def test_a_text_given_while_french_is_active_still_fills_the_english_fallback(db):
+    with translation.override("fr"):
+        tier = Tier.objects.create(code="argent", name="Argent", rank=3)
+    assert (tier.name_en, tier.name_fr) == ("Argent", "Argent")
+    with translation.override("en"):
+        assert Tier.objects.get(pk=tier.pk).name == "Argent"
+
+
 def test_the_rewards_migration_keeps_the_french_text_and_fills_the_english_one(db):
     """rewards 0002 on rows as 0001 left them: name -> name_en, name_fr kept."""
     import importlib
