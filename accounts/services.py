@@ -131,12 +131,20 @@ def update_profile(*, member: Member, first_name: str, last_name: str, phone: st
     birth date) or MemberExists (phone held by another member). Consents go through
     `set_consent`, so each change is dated and kept in the history."""
     now = now or timezone.now()
-    phone = member_services.normalise_phone(phone)
+    # Every problem at once (the form shows them all), not the first one found.
+    problems = {}
+    try:
+        phone = member_services.normalise_phone(phone)
+    except Invalid as error:
+        problems.update(error.fields or {"phone": "not a valid phone number"})
     first_name, last_name = first_name.strip(), last_name.strip()
-    if len(first_name) > 100 or len(last_name) > 100:
-        raise Invalid(fields={"first_name": "at most 100 characters"})
+    for field, value in (("first_name", first_name), ("last_name", last_name)):
+        if len(value) > 100:
+            problems[field] = "at most 100 characters"
     if birth_date is not None and not (date(1900, 1, 1) <= birth_date <= timezone.localdate()):
-        raise Invalid(fields={"birth_date": "not a plausible birth date"})
+        problems["birth_date"] = "not a plausible birth date"
+    if problems:
+        raise Invalid(fields=problems)
     with transaction.atomic():
         member = (Member.objects.select_for_update(of=("self",)).select_related("user")
                   .get(pk=member.pk))

@@ -272,7 +272,7 @@ def insight_payload(row, *, horizon: int | None) -> dict:
                "monetary": row.monetary, "computed_at": row.computed_at}
     segment = None
     if row.segment is not None:
-        segment = {"code": row.segment.code, "name": row.segment.display_name,
+        segment = {"code": row.segment.code, "name": row.segment.name,
                    "since": row.segment_since}
     predicted = row.predicted_value is not None
     return {

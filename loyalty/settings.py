@@ -30,6 +30,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # Before the admin: its TranslationAdmin forms and the translation fields it adds.
+    "modeltranslation",
     "loyalty.admin_site.LoyaltyAdminConfig",  # django.contrib.admin with a "System" section
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -186,6 +188,16 @@ ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("fr", _("French"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# One format per language for dates and numbers ("29 nov. 2026", "29 Nov 2026").
+FORMAT_MODULE_PATH = ["loyalty.formats"]
+# Staff-typed texts (loyalty/translation.py, rewards/translation.py): English is the
+# language staff must fill, and what a French reader sees where French is empty.
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_LANGUAGES = ("en", "fr")
+MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
+# A text given without its language (Tier(name=...)) also fills the English column when
+# empty, whatever language is active: the fallback is never missing.
+MODELTRANSLATION_AUTO_POPULATE = "required"
 TIME_ZONE = env("TIME_ZONE", default="Europe/Paris")
 USE_I18N = True
 USE_TZ = True

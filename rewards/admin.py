@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
 
 from accounts.roles import stores_for
 from loyalty import selectors
@@ -80,21 +81,21 @@ class ConfirmForm(forms.Form):
 
 
 @admin.register(Reward)
-class RewardAdmin(IntermediateActionMixin, admin.ModelAdmin):
+class RewardAdmin(IntermediateActionMixin, TranslationAdmin):
     list_display = ("name", "kind", "points_cost", "stock", "tier_required", "limit",
                     "availability", "active")
     list_display_links = ("name",)
     list_filter = ("active", "kind", "tier_required", "stores")
     list_select_related = ("tier_required",)
-    search_fields = ("name", "name_fr")
+    search_fields = ("name_en", "name_fr")
     filter_horizontal = ("stores",)
     actions = ("redeem_for_member",)
     change_form_template = "rewards/admin/reward_change_form.html"
     fieldsets = (
-        (_("English"), {"fields": ("name", "description")}),
-        (_("French"), {"fields": ("name_fr", "description_fr"),
-                       "description": _("Shown to members who browse in French; empty: the "
-                                        "English text.")}),
+        (_("What members read"), {
+            "fields": ("name", "description"),
+            "description": _("In English and in French; an empty French text shows the "
+                             "English one.")}),
         (_("What the member gets"), {"fields": ("kind", "value", "image",
                                                 "voucher_validity_days")}),
         (_("Price and eligibility"), {"fields": ("points_cost", "tier_required",

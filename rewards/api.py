@@ -92,8 +92,8 @@ class RewardListView(ApiView):
                 raise ValidationError({"member_id": "a member id"})
             member = self.member_or_404(int(raw))
         rows = [{
-            "id": reward.pk, "name": reward.display_name,
-            "description": reward.display_description, "kind": reward.kind,
+            "id": reward.pk, "name": reward.name,
+            "description": reward.description, "kind": reward.kind,
             "value": reward.value, "points_cost": reward.points_cost, "stock": reward.stock,
             "tier": reward.tier_required.code if reward.tier_required else None,
             "eligible": None if member is None else reason is None,

@@ -7,10 +7,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models.translated import FrenchTextMixin
 
+class Reward(models.Model):
+    """Something members spend points on. `name` and `description` are translated
+    (rewards/translation.py: a column per language, the English one the fallback)."""
 
-class Reward(FrenchTextMixin, models.Model):
     class Kind(models.TextChoices):
         PERCENT = "percent_voucher", _("Percentage voucher")
         AMOUNT = "amount_voucher", _("Fixed-amount voucher")
@@ -25,10 +26,8 @@ class Reward(FrenchTextMixin, models.Model):
         YEAR = "year", _("per year")
         EVER = "ever", _("ever")
 
-    name = models.CharField(_("name (English)"), max_length=100)
-    name_fr = models.CharField(_("name (French)"), max_length=100, blank=True)
-    description = models.TextField(_("description (English)"), blank=True)
-    description_fr = models.TextField(_("description (French)"), blank=True)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
     image = models.ImageField(_("image"), upload_to="rewards/", blank=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     value = models.DecimalField(

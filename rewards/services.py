@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import Member, PointsEntry, Store
-from loyalty.services import ledger, webhooks
+from loyalty.services import history, ledger, webhooks
 from loyalty.services.actions import period_start
 from loyalty.services.errors import (
     Conflict,
@@ -124,7 +124,8 @@ def redeem_reward(*, member: Member, reward_id: int, redemption_id: str,
                                              "points_cost": reward.points_cost})
             entry = ledger.apply_debit(
                 locked, kind=PointsEntry.Kind.REDEEM, points=reward.points_cost,
-                reason=f"Reward: {reward.name}", reference=f"redemption:{redemption_id}",
+                details={"event": history.REDEMPTION, "reward_id": reward.pk},
+                reference=f"redemption:{redemption_id}",
                 now=now, store=store, by=by)
             if reward.stock is not None:
                 reward.stock -= 1
@@ -299,7 +300,9 @@ def cancel_voucher(*, voucher_id: int, member_id: int | None = None, by=None,
         if voucher.bought:  # a given voucher cost no points and took no stock
             points = voucher.redemption.points_spent
             ledger.apply_credit(member, kind=PointsEntry.Kind.CANCEL, points=points,
-                                reason=f"Voucher {voucher.formatted_code} cancelled",
+                                details={"event": history.VOUCHER_CANCELLED,
+                                         "reward_id": voucher.reward_id,
+                                         "code": voucher.formatted_code},
                                 reference=f"voucher:{voucher.pk}", now=now, by=by)
             if voucher.reward.stock is not None:
                 Reward.objects.filter(pk=voucher.reward_id).update(stock=F("stock") + 1)

@@ -19,6 +19,7 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
 
 from loyalty.admin.base import ReadOnlyModelAdmin, admin_link, changelist_link, json_pairs
 from loyalty.models import (
@@ -109,14 +110,14 @@ class RecomputeMixin:
 
 
 @admin.register(Segment)
-class SegmentAdmin(RecomputeMixin, admin.ModelAdmin):
+class SegmentAdmin(RecomputeMixin, TranslationAdmin):
     list_display = ("code", "name", "active", "rule_list", "member_count")
     list_filter = ("active",)
-    search_fields = ("code", "name", "name_fr")
+    search_fields = ("code", "name_en", "name_fr")
     inlines = (SegmentRuleInline,)
     fieldsets = (
-        (None, {"fields": ("code", "name", "name_fr", "active")}),
-        (_("Description"), {"fields": ("description", "description_fr")}),
+        (None, {"fields": ("code", "name", "active")}),
+        (_("Description"), {"fields": ("description",)}),
     )
 
     def get_queryset(self, request):

@@ -7,20 +7,30 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.admin.base import ReadOnlyModelAdmin, admin_link
 from loyalty.models import PointsEntry, PointsLot
+from loyalty.services import history
 
 
 @admin.register(PointsEntry)
 class PointsEntryAdmin(ReadOnlyModelAdmin):
-    list_display = ("created_at", "member_link", "kind", "points", "balance_after", "reason",
-                    "reference", "store", "created_by")
+    list_display = ("created_at", "member_link", "kind", "points", "balance_after",
+                    "description", "reference", "store", "created_by")
     list_filter = ("kind", "store")
     list_select_related = ("member", "store", "created_by")
     search_fields = ("=member__card_number", "member__email", "=reference")
     search_help_text = _("Member card number (exact) or email, or reference (exact).")
     date_hierarchy = "created_at"
     fields = ("created_at", "member", "kind", "points", "balance_after", "lifetime_delta",
-              "reason", "reference", "store", "created_by", "lot_link")
+              "description", "reason", "details", "reference", "store", "created_by",
+              "lot_link")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return history.history_queryset(super().get_queryset(request))
+
+    @admin.display(description=_("description"))
+    def description(self, obj):
+        """The line in the reader's language (loyalty/services/history.py)."""
+        return history.describe_entry(obj)
 
     @admin.display(description=_("member"), ordering="member")
     def member_link(self, obj):

@@ -40,7 +40,7 @@ from loyalty.models import (
     TierChange,
 )
 from loyalty.services import cards as card_services
-from loyalty.services import ledger
+from loyalty.services import history, ledger
 from loyalty.services import members as member_services
 from loyalty.services import tiers as tier_services
 from loyalty.services.earning import current_programme
@@ -92,13 +92,18 @@ class TierChangeInline(RecentTabularInline):
 
 class PointsEntryInline(RecentTabularInline):
     model = PointsEntry
-    fields = ("created_at", "kind", "points", "balance_after", "reason", "reference", "store",
-              "created_by")
+    fields = ("created_at", "kind", "points", "balance_after", "description", "reference",
+              "store", "created_by")
     readonly_fields = fields
     verbose_name_plural = _("points ledger (most recent)")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("store", "created_by")
+        return history.history_queryset(
+            super().get_queryset(request).select_related("store", "created_by"))
+
+    @admin.display(description=_("description"))
+    def description(self, obj):
+        return history.describe_entry(obj)
 
 
 class ConsentChangeInline(RecentTabularInline):
@@ -185,7 +190,7 @@ class MemberInsightAdminMixin:
         if row is None or row.segment is None:
             return "-"
         return _("%(segment)s since %(since)s") % {
-            "segment": row.segment.display_name, "since": _date(row.segment_since)}
+            "segment": row.segment.name, "since": _date(row.segment_since)}
 
     @admin.display(description=_("lifecycle stage"))
     def insight_stage(self, obj):

@@ -1,7 +1,8 @@
 """The programme's settings: stores, the points scale, action rules, tiers.
 
 Staff edit these directly; each model's `clean()` holds its validation and the
-admin form runs it.
+admin form runs it. Texts members read (names, benefits) have a field per language
+(TranslationAdmin: English required, French falls back to it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from modeltranslation.admin import TranslationAdmin
 
 from loyalty.admin.base import (
     IntermediateActionMixin,
@@ -54,7 +56,7 @@ class StoreAdmin(admin.ModelAdmin):
     search_fields = ("code", "name")
 
 
-class ScaleRuleAdmin(admin.ModelAdmin):
+class ScaleRuleAdmin(TranslationAdmin):
     list_filter = ("active", "channel", "store")
     list_select_related = ("store",)
     search_fields = ("name", "category", "sku")
@@ -105,7 +107,7 @@ class MultiplierAdmin(ScaleRuleAdmin):
 
 
 @admin.register(ActionRule)
-class ActionRuleAdmin(admin.ModelAdmin):
+class ActionRuleAdmin(TranslationAdmin):
     list_display = ("event_type", "name", "points", "limit_count", "limit_period", "active")
     list_filter = ("active", "limit_period")
     search_fields = ("event_type", "name")
@@ -127,7 +129,7 @@ class MoveMembersForm(forms.Form):
 
 
 @admin.register(Tier)
-class TierAdmin(IntermediateActionMixin, admin.ModelAdmin):
+class TierAdmin(IntermediateActionMixin, TranslationAdmin):
     list_display = ("rank", "code", "name", "threshold", "earn_multiplier")
     list_display_links = ("name",)
     search_fields = ("code", "name")

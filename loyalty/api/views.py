@@ -13,7 +13,7 @@ from loyalty import selectors
 from loyalty.api import serializers as s
 from loyalty.api.idempotency import idempotent
 from loyalty.models import ApiKey, Card, Member, Programme, Purchase, Segment, Tier
-from loyalty.services import actions, cards, claims, members, purchases
+from loyalty.services import actions, cards, claims, history, members, purchases
 from loyalty.services.errors import NotFound
 from loyalty.services.insight import figures
 
@@ -127,11 +127,13 @@ class MemberTransactionsView(generics.GenericAPIView, ApiView):
                    responses={200: s.TransactionPageSerializer, **errors(404)})
     def get(self, request, member_id: int):
         member = self.member_or_404(member_id)
-        page = self.paginate_queryset(selectors.transactions(member=member))
+        page = self.paginate_queryset(history.history_queryset(
+            selectors.transactions(member=member)))
+        # `reason`: the line in the request's language (Accept-Language), as the pages show it.
         rows = [{"id": e.pk, "kind": e.kind, "points": e.points, "balance_after": e.balance_after,
-                 "reason": e.reason, "reference": e.reference, "created_at": e.created_at,
+                 "reason": text, "reference": e.reference, "created_at": e.created_at,
                  "expires_at": getattr(getattr(e, "lot", None), "expires_at", None)}
-                for e in page]
+                for e, text in zip(page, history.describe_entries(page), strict=True)]
         return self.get_paginated_response(s.represent(s.TransactionSerializer, rows, many=True))
 
 
@@ -185,8 +187,9 @@ def purchase_payload(purchase: Purchase, *, claim=None, memberless: bool = False
         "id": purchase.pk, "order_id": purchase.order_id, "member_id": purchase.member_id,
         "store": purchase.store.code, "amount": purchase.amount,
         "points_earned": purchase.points_earned,
+        # Each line named in the request's language (Accept-Language).
         "points_breakdown": [{"rule": line["rule"], "points": line["points"]}
-                             for line in purchase.points_breakdown],
+                             for line in history.breakdown_lines(purchase.points_breakdown)],
         # As it was when recorded, so that a replay returns the first response.
         "points_status": purchases.points_status(purchase, now=purchase.created_at),
         "balance": purchase.balance_after,
@@ -353,8 +356,8 @@ class SegmentListView(generics.GenericAPIView, ApiView):
     def get(self, request):
         page = self.paginate_queryset(Segment.objects.order_by("code"))
         counts = figures.segment_counts()
-        rows = [{"code": segment.code, "name": segment.display_name,
-                 "description": segment.display_description, "active": segment.active,
+        rows = [{"code": segment.code, "name": segment.name,
+                 "description": segment.description, "active": segment.active,
                  "members": counts.get(segment.pk, 0)} for segment in page]
         return self.get_paginated_response(
             s.represent(s.SegmentListItemSerializer, rows, many=True))

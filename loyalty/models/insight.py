@@ -14,8 +14,6 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from .translated import FrenchTextMixin
-
 SCORE = [MinValueValidator(1), MaxValueValidator(5)]
 
 
@@ -30,7 +28,7 @@ class Stage(models.TextChoices):
     LAPSED = "lapsed", _("Lapsed")
 
 
-class Segment(FrenchTextMixin, models.Model):
+class Segment(models.Model):
     """A named group of customers (champions, at risk...), defined by its rules.
 
     A member belongs to the segment of the first rule (by priority, over all
@@ -39,9 +37,7 @@ class Segment(FrenchTextMixin, models.Model):
 
     code = models.SlugField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=60)
-    name_fr = models.CharField(_("name (French)"), max_length=60, blank=True)
     description = models.TextField(_("description"), blank=True)
-    description_fr = models.TextField(_("description (French)"), blank=True)
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -51,7 +47,7 @@ class Segment(FrenchTextMixin, models.Model):
         verbose_name_plural = _("segments")
 
     def __str__(self):
-        return self.display_name
+        return self.name
 
 
 class SegmentRule(models.Model):

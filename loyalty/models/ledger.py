@@ -28,7 +28,13 @@ class PointsEntry(models.Model):
     points = models.BigIntegerField(_("points"))
     balance_after = models.BigIntegerField(_("ledger total after"))
     lifetime_delta = models.BigIntegerField(default=0)
+    # What staff typed (a manual adjustment's note); lines the system writes are rendered
+    # from `details` when shown (loyalty/services/history.py), in the reader's language.
     reason = models.CharField(_("reason"), max_length=255, blank=True)
+    details = models.JSONField(
+        _("details"), default=dict, db_default={}, blank=True,
+        help_text=_("What the entry records (rule, tier, purchase, store...), rendered in the "
+                    "reader's language when shown."))
     reference = models.CharField(_("reference"), max_length=120, blank=True, db_index=True,
                                  help_text=_("What caused it, e.g. purchase:42, refund:7"))
     store = models.ForeignKey("loyalty.Store", on_delete=models.PROTECT, null=True, blank=True,

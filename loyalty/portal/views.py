@@ -33,6 +33,7 @@ from accounts.signals import REFERRER_SESSION_KEY
 from loyalty import selectors
 from loyalty.models import Member, PointsEntry, PointsLot, Programme, Purchase, Tier
 from loyalty.portal.forms import DeleteAccountForm, HistoryFilter, ProfileForm, ReviewForm
+from loyalty.services import history as entry_history
 from loyalty.services import privacy, reviews, tiers
 from loyalty.services.errors import DomainError, PurchaseRefunded, ReviewExists
 from loyalty.services.messaging.member_log import member_log
@@ -110,30 +111,44 @@ def home(request):
     expiring = selectors.expiring_points(member=member, within_days=30)
     context.update(
         expiring=expiring, expiring_total=sum(row["points"] for row in expiring),
-        entries=list(selectors.recent_entries(member=member, limit=5)),
+        entries=recent_lines(member),
         progress=tier_progress(member, selectors.next_tier(member=member), programme, now),
         in_reach=in_reach, referral_url=referral_url(request, member),
     )
     return render(request, "portal/home.html", context)
 
 
-def describe_entry(entry: PointsEntry) -> dict:
-    """A ledger line in plain words; a purchase says what earned its points."""
-    purchase = getattr(entry, "purchase", None) if entry.kind == PointsEntry.Kind.EARN else None
-    if purchase is not None:
-        text = _("purchase #%(order)s at %(store)s") % {"order": purchase.order_id,
-                                                        "store": purchase.store.name}
-        breakdown = [line for line in purchase.points_breakdown if line.get("points")]
-        extras = [line["rule"] for line in breakdown[1:] if line.get("source") != "cap"]
-        if extras:
-            text = ", ".join([text, *extras])
+def recent_lines(member: Member, limit: int = 5) -> list[dict]:
+    """The member's last entries, each with its line in the reader's words."""
+    entries = list(entry_history.history_queryset(
+        PointsEntry.objects.filter(member=member).order_by("-id"))[:limit])
+    return [{"entry": entry, "text": text}
+            for entry, text in zip(entries, entry_history.describe_entries(entries),
+                                   strict=True)]
+
+
+def describe_entries(entries) -> list[dict]:
+    """Ledger lines in the reader's words (loyalty/services/history.py); a purchase also
+    shows its breakdown and whether it can be rated."""
+    purchases = [getattr(entry, "purchase", None) if entry.kind == PointsEntry.Kind.EARN
+                 else None for entry in entries]
+    breakdowns = entry_history.many_breakdown_lines(
+        [line for line in purchase.points_breakdown if line.get("points")]
+        if purchase is not None else [] for purchase in purchases)
+    rows = []
+    for entry, text, purchase, breakdown in zip(
+            entries, entry_history.describe_entries(entries), purchases, breakdowns,
+            strict=True):
+        if purchase is None:
+            rows.append({"entry": entry, "text": text, "purchase": None, "breakdown": [],
+                         "review": None, "may_review": False})
+            continue
         # select_related("purchase__review") fetched it: no query here.
         review = getattr(purchase, "review", None)
-        return {"entry": entry, "text": text, "purchase": purchase, "breakdown": breakdown,
-                "review": review,
-                "may_review": review is None and not reviews.is_fully_refunded(purchase)}
-    return {"entry": entry, "text": entry.reason or entry.get_kind_display(),
-            "purchase": None, "breakdown": [], "review": None, "may_review": False}
+        rows.append({"entry": entry, "text": text, "purchase": purchase, "breakdown": breakdown,
+                     "review": review,
+                     "may_review": review is None and not reviews.is_fully_refunded(purchase)})
+    return rows
 
 
 @member_required
@@ -141,15 +156,16 @@ def describe_entry(entry: PointsEntry) -> dict:
 def history(request, member):
     form = HistoryFilter(request.GET or None)
     kind = form.cleaned_data["kind"] if form.is_valid() else ""
-    entries = (PointsEntry.objects.filter(member=member)
-               .select_related("purchase__store", "purchase__review")
-               .order_by("-created_at", "-id"))
+    entries = entry_history.history_queryset(
+        PointsEntry.objects.filter(member=member)
+        .select_related("purchase__store", "purchase__review")
+        .order_by("-created_at", "-id"))
     if kind:
         entries = entries.filter(kind=kind)
     page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "portal/history.html", {
         "member": member, "form": form, "kind": kind, "page": page,
-        "rows": [describe_entry(entry) for entry in page],
+        "rows": describe_entries(list(page)),
     })
 
 
@@ -176,10 +192,14 @@ def review_purchase(request, member, purchase_id: int):
         except PurchaseRefunded:
             form.add_error(None, _("This purchase was refunded in full: it cannot be rated."))
         except DomainError as error:
-            for field, message in (error.fields or {}).items():
-                form.add_error(field if field in form.fields else None, str(message))
+            for field in error.fields or {}:
+                form.add_error(field if field in form.fields else None, {
+                    "rating": _("Choose a rating."),
+                    "comment": _("The comment must be plain text of at most 2,000 "
+                                 "characters."),
+                }.get(field, _("This purchase cannot be rated.")))
             if not error.fields:
-                form.add_error(None, error.message)
+                form.add_error(None, _("This purchase cannot be rated."))
         else:
             event = recorded.obj.action_event
             if event is not None and event.points_earned:
@@ -191,6 +211,7 @@ def review_purchase(request, member, purchase_id: int):
             return redirect("history")
     return render(request, "portal/review.html", {
         "member": member, "purchase": purchase, "review": review, "form": form,
+        "purchase_text": entry_history.purchase_line(purchase),
         "refunded": reviews.is_fully_refunded(purchase)})
 
 
@@ -200,6 +221,18 @@ def _activate(response, language: str) -> None:
                         max_age=settings.LANGUAGE_COOKIE_AGE,
                         samesite=settings.LANGUAGE_COOKIE_SAMESITE,
                         secure=settings.LANGUAGE_COOKIE_SECURE)
+
+
+def profile_error(field: str, message) -> str:
+    """A service's complaint about a profile field, as the member reads it."""
+    if field == "phone":
+        return _("This phone number cannot be saved: check it, or ask at the till to add it "
+                 "to your card.")
+    if field == "birth_date":
+        return _("Enter a birth date between 1900 and today.")
+    if field in ("first_name", "last_name"):
+        return _("At most 100 characters.")
+    return _("This value cannot be saved.")
 
 
 @member_required
@@ -212,11 +245,10 @@ def profile(request, member):
                 member = account_services.update_profile(member=member, **form.cleaned_data)
             except DomainError as error:
                 for field, message in (error.fields or {}).items():
-                    # A phone held by another member gets the words of a mistyped one:
-                    # the profile must not tell who is a member.
-                    form.add_error(field if field in form.fields else None, _(
-                        "This phone number cannot be saved: check it, or ask at the till "
-                        "to add it to your card.") if field == "phone" else str(message))
+                    # In the reader's words; a phone held by another member gets the words
+                    # of a mistyped one: the profile must not tell who is a member.
+                    form.add_error(field if field in form.fields else None,
+                                   profile_error(field, message))
             else:
                 messages.success(request, _("Your profile is saved."))
                 response = redirect("profile")

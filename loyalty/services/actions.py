@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from loyalty.models import ActionEvent, ActionRule, PointsEntry, Store
-from loyalty.services import ledger, tiers, webhooks
+from loyalty.services import history, ledger, tiers, webhooks
 from loyalty.services.earning import current_programme
 from loyalty.services.errors import EventConflict, UnknownEventType
 from loyalty.services.inputs import checked_occurred_at, content_fingerprint, identifier
@@ -69,7 +69,9 @@ def record_action(*, member, event_type: str, event_id: str, store: Store | None
             if not limited and rule.points > 0:
                 qualifying = current_programme().actions_qualify_for_tiers
                 entry = ledger.apply_credit(
-                    locked, kind=PointsEntry.Kind.EARN, points=rule.points, reason=rule.name,
+                    locked, kind=PointsEntry.Kind.EARN, points=rule.points,
+                    details={"event": history.ACTION, "rule_id": rule.pk,
+                             "event_type": rule.event_type},
                     reference=f"event:{store.code if store else 'programme'}/{event_id}",
                     now=now, qualifying=qualifying, earned=True, store=store)
                 if qualifying:

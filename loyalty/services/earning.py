@@ -163,13 +163,17 @@ def evaluate_purchase(*, scale: Scale, store, occurred_at: datetime, amount: Dec
             bonus[multiplier] = bonus.get(multiplier, ZERO) + base * (multiplier.factor - 1)
             if not multiplier.stackable:
                 break
+    # Each line keeps what applied (source, id, factor): loyalty/services/history.py names
+    # it in the reader's language; "rule" is the label as evaluated, for the record.
     breakdown += [{"rule": f"{m.name} ×{m.factor.normalize():f}", "points": math.floor(points),
-                   "source": "multiplier", "rule_id": m.pk} for m, points in bonus.items()]
+                   "source": "multiplier", "rule_id": m.pk,
+                   "factor": f"{m.factor.normalize():f}"} for m, points in bonus.items()]
     if tier is not None and tier.earn_multiplier > 1:
         tier_bonus = sum(line_base, ZERO) * (tier.earn_multiplier - 1)
         breakdown.append({"rule": _("%(tier)s tier ×%(factor)s") % {
             "tier": tier.name, "factor": f"{tier.earn_multiplier.normalize():f}"},
-            "points": math.floor(tier_bonus), "source": "tier", "rule_id": tier.pk})
+            "points": math.floor(tier_bonus), "source": "tier", "rule_id": tier.pk,
+            "factor": f"{tier.earn_multiplier.normalize():f}"})
 
     if personal_bonus is not None:
         breakdown.append(bonus_line(personal_bonus, base=sum(line_base, ZERO)))
@@ -203,5 +207,11 @@ def bonus_line(bonus: PurchaseBonus, *, base: Decimal) -> dict:
         parts.append(f"×{bonus.factor.normalize():f}")
     if bonus.points:
         parts.append(f"+{bonus.points}")
-    return {"rule": _("Next-purchase bonus %(bonus)s") % {"bonus": " ".join(parts)},
+    line = {"rule": _("Next-purchase bonus %(bonus)s") % {"bonus": " ".join(parts)},
             "points": points, "source": "bonus", "rule_id": bonus.pk}
+    # Its terms as numbers too, so the history can say it in the reader's language.
+    if bonus.factor:
+        line["factor"] = f"{bonus.factor.normalize():f}"
+    if bonus.points:
+        line["extra"] = bonus.points
+    return line

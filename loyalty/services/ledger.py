@@ -21,11 +21,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from loyalty.models import Member, PointsEntry, PointsLot
+from loyalty.services import history
 from loyalty.services.earning import all_tiers, current_programme
 from loyalty.services.errors import InsufficientPoints, Invalid, MemberClosed, NotFound
 
 Kind = PointsEntry.Kind
 MAX_POINTS_PER_ENTRY = 10_000_000
+# A manual adjustment: its words are the note staff typed (kept in `reason`).
+ADJUSTMENT = {"event": history.ADJUSTMENT}
 
 
 def lock_member(member_id: int, *, follow_merges: bool = True) -> Member:
@@ -76,11 +79,12 @@ def _require_transaction():
 
 
 def _entry(member: Member, *, kind: str, points: int, reason: str, reference: str, now,
-           store=None, by=None, lifetime_delta: int = 0) -> PointsEntry:
+           store=None, by=None, lifetime_delta: int = 0, details: dict | None = None
+           ) -> PointsEntry:
     return PointsEntry.objects.create(
         member=member, kind=kind, points=points,
         balance_after=member.balance + member.pending, lifetime_delta=lifetime_delta,
-        reason=reason[:255], reference=reference[:120], store=store,
+        reason=reason[:255], details=details or {}, reference=reference[:120], store=store,
         created_by=by if (by is not None and by.is_authenticated) else None, created_at=now)
 
 
@@ -105,11 +109,16 @@ def _settle_debt(member: Member) -> None:
         lot.save(update_fields=["remaining", "spent"])
 
 
-def apply_credit(member: Member, *, kind: str, points: int, reason: str, reference: str,
-                 now: datetime, available_at: datetime | None = None,
+def apply_credit(member: Member, *, kind: str, points: int, reference: str,
+                 now: datetime, reason: str = "", details: dict | None = None,
+                 available_at: datetime | None = None,
                  expires_at: datetime | None = None, qualifying: bool = False,
                  earned: bool = False, store=None, by=None) -> PointsEntry:
-    """Credit `points` to a locked member as a new lot. Returns the entry."""
+    """Credit `points` to a locked member as a new lot. Returns the entry.
+
+    `details`: what caused it (loyalty/services/history.py renders it in the reader's
+    language); `reason`: only a note staff typed themselves.
+    """
     _require_transaction()
     if not _is_points(points):
         raise Invalid(fields={"points": "must be a positive whole number"})
@@ -124,7 +133,8 @@ def apply_credit(member: Member, *, kind: str, points: int, reason: str, referen
     if earned:
         member.lifetime_earned += points
     entry = _entry(member, kind=kind, points=points, reason=reason, reference=reference,
-                   now=now, store=store, by=by, lifetime_delta=points if earned else 0)
+                   now=now, store=store, by=by, lifetime_delta=points if earned else 0,
+                   details=details)
     lot = PointsLot(member=member, entry=entry, points=points, remaining=points,
                     qualifying=qualifying, earned_at=now, available_at=available_at,
                     released=released, expires_at=expires_at)
@@ -146,8 +156,9 @@ def _spendable_lots(member: Member):
                 .order_by("expires_at", "id"))
 
 
-def apply_debit(member: Member, *, kind: str, points: int, reason: str, reference: str,
-                now: datetime, store=None, by=None, allow_debt: bool = False) -> PointsEntry:
+def apply_debit(member: Member, *, kind: str, points: int, reference: str,
+                now: datetime, reason: str = "", details: dict | None = None, store=None,
+                by=None, allow_debt: bool = False) -> PointsEntry:
     """Debit `points` from a locked member's spendable lots, first-expiring-first.
 
     Raises InsufficientPoints unless `allow_debt` (refunds of spent points only).
@@ -169,7 +180,7 @@ def apply_debit(member: Member, *, kind: str, points: int, reason: str, referenc
         lot.save(update_fields=["remaining", "spent"])
     member.balance -= points
     entry = _entry(member, kind=kind, points=-points, reason=reason, reference=reference,
-                   now=now, store=store, by=by)
+                   now=now, store=store, by=by, details=details)
     _save_points(member)
     return entry
 
@@ -200,15 +211,17 @@ def apply_due_changes(member: Member, *, now: datetime) -> list[PointsEntry]:
         lot.save(update_fields=["remaining", "expired"])
         member.balance -= points
         entries.append(_entry(
-            member, kind=Kind.EXPIRE, points=-points,
-            reason=f"Points earned on {timezone.localdate(lot.earned_at):%Y-%m-%d} expired",
+            member, kind=Kind.EXPIRE, points=-points, reason="",
+            details={"event": history.EXPIRY, "lot_id": lot.pk,
+                     "earned_on": timezone.localdate(lot.earned_at).isoformat()},
             reference=f"lot:{lot.pk}", now=now))
         _save_points(member)
     return entries
 
 
-def apply_reversal(member: Member, *, lot: PointsLot | None, points: int, reason: str,
-                   reference: str, now: datetime, store=None, by=None) -> PointsEntry | None:
+def apply_reversal(member: Member, *, lot: PointsLot | None, points: int, reference: str,
+                   now: datetime, reason: str = "", details: dict | None = None, store=None,
+                   by=None) -> PointsEntry | None:
     """Take back `points` that `lot` earned (a refund).
 
     Points still in the lot are taken from it. Points the member already spent
@@ -248,7 +261,7 @@ def apply_reversal(member: Member, *, lot: PointsLot | None, points: int, reason
         member.balance -= from_balance
     member.lifetime_earned -= total
     entry = _entry(member, kind=Kind.REFUND, points=-total, reason=reason, reference=reference,
-                   now=now, store=store, by=by, lifetime_delta=-total)
+                   now=now, store=store, by=by, lifetime_delta=-total, details=details)
     _save_points(member)
     return entry
 
@@ -259,8 +272,8 @@ class Transfer:
     lots: int
 
 
-def apply_transfer(*, source: Member, target: Member, reason: str, reference: str, now,
-                   by=None) -> Transfer:
+def apply_transfer(*, source: Member, target: Member, reference: str, now, reason: str = "",
+                   details: dict | None = None, by=None) -> Transfer:
     """Move every lot and point of `source` to `target` (a merge). Both locked."""
     _require_transaction()
     lot_count = PointsLot.objects.filter(member=source).update(member=target)
@@ -272,10 +285,10 @@ def apply_transfer(*, source: Member, target: Member, reason: str, reference: st
         target.lifetime_earned += lifetime
         source.balance = source.pending = source.lifetime_earned = 0
         _entry(source, kind=Kind.MERGE, points=-total, reason=reason, reference=reference,
-               now=now, by=by, lifetime_delta=-lifetime)
+               now=now, by=by, lifetime_delta=-lifetime, details=details)
         _save_points(source)
         _entry(target, kind=Kind.MERGE, points=total, reason=reason, reference=reference,
-               now=now, by=by, lifetime_delta=lifetime)
+               now=now, by=by, lifetime_delta=lifetime, details=details)
         _settle_debt(target)
         _save_points(target)
     return Transfer(points=total, lots=lot_count)
@@ -301,9 +314,11 @@ def adjust_points(*, member_id: int, points: int, reason: str, by=None, store=No
         member = lock_member(member_id)
         if points > 0:
             return apply_credit(member, kind=Kind.ADJUST, points=points, reason=reason,
-                                reference=f"adjust:{member.pk}", now=now, store=store, by=by)
+                                details=dict(ADJUSTMENT), reference=f"adjust:{member.pk}",
+                                now=now, store=store, by=by)
         return apply_debit(member, kind=Kind.ADJUST, points=-points, reason=reason,
-                           reference=f"adjust:{member.pk}", now=now, store=store, by=by)
+                           details=dict(ADJUSTMENT), reference=f"adjust:{member.pk}",
+                           now=now, store=store, by=by)
 
 
 def bring_member_up_to_date(*, member_id: int, now: datetime | None = None) -> list[PointsEntry]:
@@ -421,10 +436,11 @@ WHERE member_id = ANY(%(ids)s::bigint[]) AND released AND remaining > 0
 # One expiry entry per lot, each with the running total after it.
 _EXPIRY_ENTRIES = """
 INSERT INTO loyalty_pointsentry (member_id, kind, points, balance_after, lifetime_delta,
-                                 reason, reference, store_id, created_by_id, created_at)
-SELECT d.member_id, %(kind)s, -d.remaining, m.balance + m.pending - d.cumulated, 0,
-       'Points earned on ' || to_char(d.earned_at AT TIME ZONE %(tz)s, 'YYYY-MM-DD')
-           || ' expired',
+                                 reason, details, reference, store_id, created_by_id,
+                                 created_at)
+SELECT d.member_id, %(kind)s, -d.remaining, m.balance + m.pending - d.cumulated, 0, '',
+       jsonb_build_object('event', %(event)s, 'lot_id', d.id, 'earned_on',
+                          to_char(d.earned_at AT TIME ZONE %(tz)s, 'YYYY-MM-DD')),
        'lot:' || d.id, NULL, NULL, %(now)s
 FROM (SELECT id, member_id, remaining, earned_at, expires_at,
              sum(remaining) OVER (PARTITION BY member_id ORDER BY expires_at, id
@@ -456,7 +472,8 @@ def _run(statement: str, params: dict) -> tuple[list[tuple], int]:
 def _due_changes_set_based(ids: list[int], *, now: datetime) -> int:
     _require_transaction()
     params = {"ids": ids, "active": Member.Status.ACTIVE, "now": now, "at": timezone.now(),
-              "kind": Kind.EXPIRE, "tz": timezone.get_current_timezone_name()}
+              "kind": Kind.EXPIRE, "event": history.EXPIRY,
+              "tz": timezone.get_current_timezone_name()}
     locked, _count = _run(_LOCK, params)
     params["ids"] = [row[0] for row in locked]
     if not params["ids"]:

@@ -25,7 +25,7 @@ from loyalty.models import (
     Tier,
     TierChange,
 )
-from loyalty.services import cards, ledger, tiers
+from loyalty.services import cards, history, ledger, tiers
 from loyalty.services.errors import Invalid, MemberExists, MergeNotAllowed, NotFound
 
 DEFAULT_PHONE_REGION = getattr(settings, "LOYALTY_PHONE_REGION", "FR")
@@ -189,8 +189,10 @@ def merge_members(*, survivor_id: int, duplicate_id: int, by=None, reason: str =
             raise MergeNotAllowed(fields={"duplicate_id": "both members have an account"})
 
         reference = f"merge:{duplicate.pk}>{survivor.pk}"
-        label = f"Merged member {duplicate.card_number} into {survivor.card_number}"
-        transfer = ledger.apply_transfer(source=duplicate, target=survivor, reason=label,
+        transfer = ledger.apply_transfer(source=duplicate, target=survivor,
+                                         details={"event": history.MERGE,
+                                                  "duplicate_card": duplicate.card_number,
+                                                  "survivor_card": survivor.card_number},
                                          reference=reference, now=now, by=by)
         moved = {
             "points": transfer.points,

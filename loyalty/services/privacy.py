@@ -24,7 +24,7 @@ from loyalty.models import (
     Review,
 )
 from loyalty.services import cards as card_services
-from loyalty.services import ledger, reviews
+from loyalty.services import history, ledger, reviews
 from loyalty.services import members as member_services
 
 logger = logging.getLogger(__name__)
@@ -89,11 +89,7 @@ def export_member_data(*, member: Member) -> dict:
                      "created_at": _dt(r.created_at)}
                     for r in Review.objects.filter(member=member)
                     .select_related("store", "purchase").order_by("created_at", "pk")],
-        "ledger": [{"kind": e.kind, "points": e.points, "balance_after": e.balance_after,
-                    "reason": e.reason, "reference": e.reference,
-                    "created_at": _dt(e.created_at)}
-                   for e in PointsEntry.objects.filter(member=member).order_by("created_at",
-                                                                                 "pk")],
+        "ledger": _ledger(member),
         "vouchers": [{"code": v.formatted_code, "reward": v.reward.name, "kind": v.kind,
                       "value": str(v.value), "status": v.status, "issued_at": _dt(v.issued_at),
                       "expires_at": _dt(v.expires_at), "used_at": _dt(v.used_at)}
@@ -117,6 +113,15 @@ def end_sessions(*, user) -> int:
     return ended
 
 
+def _ledger(member) -> list[dict]:
+    """The member's ledger, each line in their words (history.describe_entries)."""
+    entries = list(history.history_queryset(
+        PointsEntry.objects.filter(member=member)).order_by("created_at", "pk"))
+    return [{"kind": e.kind, "points": e.points, "balance_after": e.balance_after,
+             "reason": text, "reference": e.reference, "created_at": _dt(e.created_at)}
+            for e, text in zip(entries, history.describe_entries(entries), strict=True)]
+
+
 def _forfeit_points(*, member_id: int, by, now: datetime) -> None:
     """Within the erasure's transaction: points still pending are released early, the
     spendable balance is debited (a debt after refunds is written off), through the
@@ -127,11 +132,13 @@ def _forfeit_points(*, member_id: int, by, now: datetime) -> None:
     reference = f"erasure:{locked.pk}"
     if locked.balance > 0:
         ledger.apply_debit(locked, kind=PointsEntry.Kind.ADJUST, points=locked.balance,
-                           reason="Account deleted: points forfeited", reference=reference,
+                           details={"event": history.ERASURE, "outcome": "forfeited"},
+                           reference=reference,
                            now=now, by=by)
     elif locked.balance < 0:
         ledger.apply_credit(locked, kind=PointsEntry.Kind.ADJUST, points=-locked.balance,
-                            reason="Account deleted: debt written off", reference=reference,
+                            details={"event": history.ERASURE, "outcome": "written_off"},
+                            reference=reference,
                             now=now, by=by)
 
 

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from loyalty.models import PointsEntry, Purchase, PurchaseItem, Refund, Store
-from loyalty.services import bonuses, earning, ledger, tiers, webhooks
+from loyalty.services import bonuses, earning, history, ledger, tiers, webhooks
 from loyalty.services.errors import (
     Invalid,
     NotFound,
@@ -134,7 +134,9 @@ def credit_purchase(purchase: Purchase, *, member, items, now: datetime, by=None
     if evaluation.points > 0:
         entry = ledger.apply_credit(
             member, kind=PointsEntry.Kind.EARN, points=evaluation.points,
-            reason=f"Purchase {purchase.order_id} at {store.name}",
+            details=history.purchase_details(store=store, order_id=purchase.order_id,
+                                             occurred_at=occurred_at,
+                                             breakdown=evaluation.breakdown),
             reference=f"order:{store.code}/{purchase.order_id}", now=now,
             available_at=occurred_at + timedelta(days=programme.return_window_days),
             expires_at=occurred_at + timedelta(days=programme.points_validity_days),
@@ -216,7 +218,10 @@ def _record_refund(*, purchase: Purchase, refund_id: str, amount, items, by, now
                 lot = purchase.entry.lot if purchase.entry_id else None
                 entry = ledger.apply_reversal(
                     member, lot=lot, points=to_reverse,
-                    reason=f"Refund {refund_id} of purchase {purchase.order_id}",
+                    details={**history.purchase_details(
+                        store=purchase.store, order_id=purchase.order_id,
+                        occurred_at=purchase.occurred_at, breakdown=()),
+                        "event": history.REFUND, "refund_id": refund_id},
                     reference=f"refund:{purchase.store.code}/{refund_id}", now=now,
                     store=purchase.store, by=by)
             purchase.refunded_amount = refunded

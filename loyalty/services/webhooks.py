@@ -198,7 +198,9 @@ def emit_voucher_issued(*, voucher, redemption, member: Member) -> list[WebhookD
     return emit(event=Event.VOUCHER_ISSUED, store=redemption.store,
                 event_key=f"voucher:{voucher.pk}", now=redemption.created_at, payload={
                     **_member_fields(member), "redemption_id": redemption.redemption_id,
-                    "reward_id": redemption.reward_id, "reward_name": voucher.reward.name,
+                    # The name as staff typed it (English), whoever's language caused it.
+                    "reward_id": redemption.reward_id,
+                    "reward_name": voucher.reward.name_en or voucher.reward.name,
                     "voucher": {"code": voucher.formatted_code, "kind": voucher.kind,
                                 "value": str(voucher.value), "expires_at": voucher.expires_at},
                     "points_spent": redemption.points_spent, "balance": member.balance,

@@ -10,6 +10,7 @@ without saving (no script needed).
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 
 from django import forms
 from django.contrib import messages
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.roles import may_see_insight
 from loyalty.models import Campaign, Segment, Stage, Tier
 from loyalty.models.campaigns import SCORE_RANGES
+from loyalty.money import format_money
 from loyalty.services import campaigns
 from loyalty.services.earning import current_programme
 from loyalty.services.errors import DomainError
@@ -121,7 +123,7 @@ class CampaignForm(forms.ModelForm):
 
 def describe(campaign: Campaign) -> str:
     """The audience in a few words, for the list (segments and tiers prefetched)."""
-    parts = [segment.display_name for segment in campaign.segments.all()]
+    parts = [segment.name for segment in campaign.segments.all()]
     parts += [str(Stage(stage).label) for stage in campaign.stages or () if stage in Stage.values]
     parts += [tier.name for tier in campaign.tiers.all()]
     for low, high in SCORE_RANGES:
@@ -136,7 +138,7 @@ def percent(value: float) -> str:
 
 
 def money(value: float, currency: str) -> str:
-    return f"{formats.number_format(value, 2, use_l10n=True, force_grouping=True)} {currency}"
+    return format_money(Decimal(str(value)).quantize(Decimal("0.01")), currency)
 
 
 def verdict(results: campaigns.Results, currency: str) -> list[str]:

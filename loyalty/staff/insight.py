@@ -138,7 +138,7 @@ class MemberFilterForm(forms.Form):
             if data.get(score) is not None:
                 parts.append(f"{score.upper()} {data[score]}")
         if data.get("segment") is not None:
-            parts.append(data["segment"].display_name)
+            parts.append(data["segment"].name)
         if data.get("stage"):
             parts.append(str(Stage(data["stage"]).label))
         return " · ".join(parts) or _("All members")

@@ -504,15 +504,15 @@ def redeem_reward(request):
                 "fields": {"reward": offered.pk,
                            "redemption_id": form.cleaned_data["redemption_id"]},
                 "question": _("Spend %(points)s points on %(reward)s?") % {
-                    "points": offered.points_cost, "reward": offered.display_name},
-                "button": _("Yes, redeem %(reward)s") % {"reward": offered.display_name}})
+                    "points": offered.points_cost, "reward": offered.name},
+                "button": _("Yes, redeem %(reward)s") % {"reward": offered.name}})
         redemption = rewards.redeem_reward(
             member=member, reward_id=form.cleaned_data["reward"],
             redemption_id=form.cleaned_data["redemption_id"], store=store,
             by=request.user).obj
         voucher = redemption.voucher
         message = _("%(reward)s: %(points)s points spent. Voucher %(code)s is ready to "
-                    "use.") % {"reward": redemption.reward.display_name,
+                    "use.") % {"reward": redemption.reward.name,
                                "points": redemption.points_spent,
                                "code": masked_code(voucher)}
         return respond(request, store, member=member, message=message, highlight=voucher)
@@ -534,14 +534,14 @@ def redeem_voucher(request):
                 "url": reverse("staff:redeem-voucher"),
                 "fields": {"voucher": voucher.pk, "order_id": form.cleaned_data["order_id"]},
                 "question": _("Use voucher %(code)s (%(reward)s) now?") % {
-                    "code": masked_code(voucher), "reward": voucher.reward.display_name},
+                    "code": masked_code(voucher), "reward": voucher.reward.name},
                 "button": _("Yes, use it now")})
         voucher = rewards.redeem_voucher(code=voucher.code,
                                          order_id=form.cleaned_data["order_id"],
                                          store=store).obj
         return respond(request, store, member=member, message=_(
             "Voucher %(code)s used: %(reward)s.") % {
-                "code": voucher.formatted_code, "reward": voucher.reward.display_name})
+                "code": voucher.formatted_code, "reward": voucher.reward.name})
 
     return _member_action(request, forms.VoucherForm, act)
 

@@ -228,6 +228,20 @@ def test_transactions_are_paginated_newest_first_with_the_contract_fields(client
     assert rows[2]["reference"] == "order:web/A1"
 
 
+def test_a_transactions_reason_is_written_in_the_requests_language(client_web, member, web):
+    gold = TierFactory(code="gold", name_en="Gold", name_fr="Or", rank=5,
+                       earn_multiplier="1.5")
+    Member.objects.filter(pk=member.pk).update(tier=gold)
+    buy(member, web, "W-7", "10.00")
+    ledger.adjust_points(member_id=member.pk, points=1, reason="Geste commercial")
+    url = f"{MEMBERS}{member.pk}/transactions/"
+    english = [row["reason"] for row in client_web.get(url).json()["results"]]
+    french = [row["reason"] for row in client_web.get(
+        url, HTTP_ACCEPT_LANGUAGE="fr").json()["results"]]
+    assert english == ["Geste commercial", "purchase #W-7 at E-shop, Gold tier ×1.5"]
+    assert french == ["Geste commercial", "achat n° W-7 chez E-shop, palier Or ×1,5"]
+
+
 def test_transactions_pages_with_limit_and_offset(client_web, member, web):
     for n in range(5):
         buy(member, web, f"A{n}", "1.00")

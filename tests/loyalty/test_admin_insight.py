@@ -40,11 +40,11 @@ def test_the_member_page_shows_scores_segment_stage_and_value(root_client):
     text = change_page(root_client, member)
     assert "543 (R 5 · F 4 · M 3)" in text
     assert "12 days since the last purchase; 6 purchases and 240.50 net spend" in text
-    assert "Champions since 03/04/2025" in text
-    assert "Loyal since 03/04/2025" in text
+    assert "Champions since 4 Mar 2025" in text
+    assert "Loyal since 4 Mar 2025" in text
     assert "1200.00" in text and "118.75 over 12 months" in text
     assert "83.4%" in text and "2.50 × 50.00" in text
-    assert "fitted 03/04/2025 on purchases up to" in text
+    assert "fitted 4 Mar 2025 on purchases up to" in text
 
 
 def test_a_member_never_computed_says_so(root_client):

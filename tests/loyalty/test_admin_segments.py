@@ -34,7 +34,8 @@ def no_value_model(monkeypatch):
 
 
 def segment_form(**rule):
-    data = {"code": "vip", "name": "VIP", "name_fr": "", "description": "", "description_fr": "",
+    data = {"code": "vip", "name_en": "VIP", "name_fr": "", "description_en": "",
+            "description_fr": "",
             "active": "on", "rules-TOTAL_FORMS": "1", "rules-INITIAL_FORMS": "0",
             "rules-MIN_NUM_FORMS": "0", "rules-MAX_NUM_FORMS": "1000"}
     data.update({f"rules-0-{name}": value for name, value in rule.items()})

@@ -31,8 +31,8 @@ def ladder():
 
 
 def tier_form(**fields):
-    return {"code": "platinum", "name": "Platinum", "rank": 4, "threshold": "100",
-            "earn_multiplier": "1", "benefits": "", **fields}
+    return {"code": "platinum", "name_en": "Platinum", "rank": 4, "threshold": "100",
+            "earn_multiplier": "1", "benefits_en": "", **fields}
 
 
 # --- tiers -----------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_the_member_page_shows_spend_visits_average_basket_and_last_purchase(
 
 
 def multiplier_form(**fields):
-    return {"name": "Weekend", "active": "on", "priority": "0", "stackable": "on",
+    return {"name_en": "Weekend", "active": "on", "priority": "0", "stackable": "on",
             "factor": "2", "store": "", "channel": "", "category": "", "sku": "",
             "starts_at_0": "", "starts_at_1": "", "ends_at_0": "", "ends_at_1": "", **fields}
 

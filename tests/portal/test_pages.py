@@ -197,6 +197,19 @@ def test_profile_refuses_a_phone_of_another_member_as_a_bad_one_without_saying_w
     assert marie.phone == "+33612345678"
 
 
+def test_profile_shows_every_error_at_once_in_the_readers_language(marie_client, marie):
+    response = marie_client.post(reverse("profile"), {
+        "first_name": "M", "last_name": "C", "language": "en", "phone": "12",
+        "birth_date": "2999-01-01"}, HTTP_ACCEPT_LANGUAGE="en")
+    text = page_text(response)
+    assert response.status_code == 200
+    assert "This phone number cannot be saved" in text
+    assert "Enter a birth date between 1900 and today." in text
+    assert "not a plausible birth date" not in text and "not a valid phone" not in text
+    marie.refresh_from_db()
+    assert marie.phone == "+33612345678" and marie.birth_date is None
+
+
 def test_export_is_confirmed_then_downloads_everything(marie_client, marie):
     assert "Download the file" in page_text(marie_client.get(reverse("profile-export")))
     response = marie_client.post(reverse("profile-export"))

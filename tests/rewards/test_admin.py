@@ -111,7 +111,7 @@ def test_the_reward_list_filters(root_client, catalogue_data, query):
 
 
 def form_data(**fields):
-    data = {"name": "Tote bag", "name_fr": "Tote bag", "description": "A bag",
+    data = {"name_en": "Tote bag", "name_fr": "Tote bag", "description_en": "A bag",
             "description_fr": "Un sac", "kind": "gift", "value": "0", "points_cost": "600",
             "tier_required": "", "stock": "25", "limit_count": "", "limit_period": "ever",
             "available_from_0": "", "available_from_1": "", "available_until_0": "",
@@ -123,13 +123,14 @@ def form_data(**fields):
 def test_a_reward_is_created_in_both_languages_with_its_stores(root_client, paris):
     lyon = StoreFactory(code="lyon", name="Lyon")
     page = root_client.get(url(Reward, "add")).content.decode()
-    for label in ("Name (English)", "Name (French)", "Description (English)",
-                  "Description (French)", "Usable in"):
+    for label in ("Name [en]", "Name [fr]", "Description [en]", "Description [fr]",
+                  "Usable in"):
         assert label in page
     response = root_client.post(url(Reward, "add"), form_data(stores=[paris.pk, lyon.pk]))
     assert response.status_code == 302, response.context["adminform"].form.errors
     item = Reward.objects.get()
-    assert (item.name_fr, item.description_fr, item.stock) == ("Tote bag", "Un sac", 25)
+    assert (item.name_en, item.name_fr, item.description_en, item.description_fr,
+            item.stock) == ("Tote bag", "Tote bag", "A bag", "Un sac", 25)
     assert set(item.stores.values_list("code", flat=True)) == {"paris", "lyon"}
 
 
@@ -152,7 +153,7 @@ def test_editing_a_reward_does_not_undo_redemptions_made_meanwhile(root_client, 
     shown = root_client.get(url(Reward, "change", item.pk)).content.decode()
     assert re.search(r'name="initial-stock" value="5"', shown)
     issue(member, item)  # the stock goes to 4 while the page is open
-    data = form_data(name="Renamed", kind="amount_voucher", value="10", points_cost="100",
+    data = form_data(name_en="Renamed", kind="amount_voucher", value="10", points_cost="100",
                      stock="5", **{"initial-stock": "5"})
     assert root_client.post(url(Reward, "change", item.pk), data).status_code == 302
     item.refresh_from_db()

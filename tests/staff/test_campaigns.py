@@ -157,7 +157,7 @@ def test_the_results_show_both_groups_the_difference_and_a_plain_verdict(manager
     assert results.rate.distinguishable
     assert "Sent group" in text and "Holdout" in text
     assert "The campaign raised the purchase rate" in text
-    assert "1,234.50 EUR" in text  # every member of the sent group spent 1,234.50
+    assert "€1,234.50" in text  # every member of the sent group spent 1,234.50
     list_text = page_text(manager_client.get(LIST, HTTP_ACCEPT_LANGUAGE="en"))
     assert "Autumn" in list_text and "(a real difference)" in list_text
 

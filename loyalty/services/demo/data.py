@@ -31,6 +31,28 @@ TIERS = [
      "Private shopping evenings\nA dedicated customer service line"),
 ]
 
+# What French members read of the tiers (name, benefits), rules and actions: the French
+# columns of their translated fields (loyalty/translation.py).
+TIERS_FR = {
+    "bronze": ("Bronze", "1 point par euro dépensé\n150 points pour votre anniversaire\n"
+                         "Des offres réservées aux membres"),
+    "silver": ("Argent", "25 % de points en plus sur chaque achat\nLivraison offerte sur "
+                         "l’e-shop\nAccès anticipé aux soldes"),
+    "gold": ("Or", "50 % de points en plus sur chaque achat\nLivraison et retours offerts\n"
+                   "Soirées shopping privées\nUn service client dédié"),
+}
+NAMES_FR = {
+    "1 point per euro": "1 point par euro",
+    "3 points per euro on shoes": "3 points par euro sur les chaussures",
+    "Double points weekend": "Points doublés le week-end",
+    "Black Friday weekend": "Week-end du Black Friday",
+    "Welcome bonus": "Bonus de bienvenue",
+    "Newsletter sign-up": "Inscription à la newsletter",
+    "Product review": "Avis sur un produit",
+    "Referring a friend": "Parrainage d’un ami",
+    "Birthday bonus": "Bonus d’anniversaire",
+}
+
 ACTION_RULES = [  # event type, name, points, limit, period
     ("account_created", "Welcome bonus", 50, 1, ActionRule.Period.EVER),
     ("newsletter_signup", "Newsletter sign-up", 100, 1, ActionRule.Period.EVER),

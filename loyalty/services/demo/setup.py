@@ -18,9 +18,11 @@ from loyalty.services.demo.data import (
     CASHIER_EMAIL,
     CUSTOMER_EMAIL,
     DEMO_PASSWORD,
+    NAMES_FR,
     REWARDS,
     STORES,
     TIERS,
+    TIERS_FR,
 )
 from rewards.models import Reward
 
@@ -57,22 +59,26 @@ def ensure_scale(*, now: datetime, stores: dict[str, Store]) -> tuple[datetime, 
     promotion = next(window for year in range(now.year, now.year - 3, -1)
                      if (window := black_friday(year, tz))[1] <= now - timedelta(days=7))
     EarningRule.objects.get_or_create(name="1 point per euro",
-                                      defaults={"points_per_unit": Decimal("1")})
+                                      defaults={"points_per_unit": Decimal("1"),
+                                                "name_fr": NAMES_FR["1 point per euro"]})
     EarningRule.objects.get_or_create(
         name="3 points per euro on shoes",
         defaults={"points_per_unit": Decimal("3"), "category": "shoes", "priority": 10,
-                  "stackable": False})
+                  "stackable": False, "name_fr": NAMES_FR["3 points per euro on shoes"]})
     Multiplier.objects.get_or_create(name="Double points weekend",
                                      defaults={"factor": Decimal("2"), "weekdays": "67",
-                                               "channel": Store.Kind.ONLINE})
+                                               "channel": Store.Kind.ONLINE,
+                                               "name_fr": NAMES_FR["Double points weekend"]})
     existing = Multiplier.objects.filter(name="Black Friday weekend").first()
     if existing is None:
         existing = Multiplier.objects.create(
-            name="Black Friday weekend", factor=Decimal("3"), priority=10, stackable=False,
+            name="Black Friday weekend", name_fr=NAMES_FR["Black Friday weekend"],
+            factor=Decimal("3"), priority=10, stackable=False,
             starts_at=promotion[0], ends_at=promotion[1])
     for event_type, name, points, limit, period in ACTION_RULES:
         ActionRule.objects.get_or_create(event_type=event_type, defaults={
-            "name": name, "points": points, "limit_count": limit, "limit_period": period})
+            "name": name, "name_fr": NAMES_FR.get(name, ""), "points": points,
+            "limit_count": limit, "limit_period": period})
     return existing.starts_at, existing.ends_at
 
 
@@ -80,7 +86,8 @@ def ensure_tiers() -> None:
     for code, name, rank, threshold, factor, benefits in TIERS:
         Tier.objects.get_or_create(code=code, defaults={
             "name": name, "rank": rank, "threshold": Decimal(threshold),
-            "earn_multiplier": Decimal(factor), "benefits": benefits})
+            "earn_multiplier": Decimal(factor), "benefits": benefits,
+            "name_fr": TIERS_FR[code][0], "benefits_fr": TIERS_FR[code][1]})
 
 
 def ensure_rewards(stores: dict[str, Store]) -> dict[str, Reward]:

@@ -46,7 +46,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.models import ConsentChange, ExternalId, Member, PointsEntry, Store
-from loyalty.services import ledger
+from loyalty.services import history, ledger
 from loyalty.services.earning import current_programme
 from loyalty.services.errors import DomainError, Invalid
 from loyalty.services.imports import values
@@ -319,7 +319,7 @@ def _credit_opening_balance(member: Member, row: MemberRow, *, store: Store, now
     validity = current_programme().points_validity_days
     ledger.apply_credit(
         locked, kind=PointsEntry.Kind.MIGRATION, points=row.opening_balance,
-        reason=f"Opening balance from the previous programme (import, line {row.line})",
+        details={"event": history.IMPORT, "line": row.line},
         reference=f"migration:{run}:{row.line}", now=now, available_at=now,
         expires_at=now + timedelta(days=validity), qualifying=False, earned=False,
         store=store)

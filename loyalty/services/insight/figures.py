@@ -288,7 +288,7 @@ def segment_sizes(*, now: datetime | None = None) -> SegmentSizes:
         members = counts.get(segment.pk, 0)
         if not segment.active and not members and not before.get(segment.code):
             continue
-        sizes.append(SegmentSize(code=segment.code, name=segment.display_name, members=members,
+        sizes.append(SegmentSize(code=segment.code, name=segment.name, members=members,
                                  previous=before.get(segment.code, 0) if then else None,
                                  segment=segment))
     sizes.sort(key=lambda size: (-size.members, size.code))

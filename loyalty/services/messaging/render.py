@@ -118,7 +118,7 @@ def values_for(message: Message, member: Member) -> dict[str, str]:
         "balance": formats.number_format(member.balance, use_l10n=True, force_grouping=True),
         "date": _date(context.get("date")),
         "tier": tier.name if tier else "",
-        "reward": getattr(reward, "display_name", "") if reward else "",
+        "reward": getattr(reward, "name", "") if reward else "",
         "card_link": absolute(reverse("card")),
         "link": link,
     }
@@ -129,7 +129,7 @@ def offer_sentence(context: dict, voucher) -> str:
     if voucher is not None:
         return gettext("Your voucher for %(reward)s: %(code)s, valid until %(date)s. Show it "
                        "at the till or enter it online.") % {
-            "reward": voucher.reward.display_name, "code": voucher.formatted_code,
+            "reward": voucher.reward.name, "code": voucher.formatted_code,
             "date": formats.date_format(timezone.localdate(voucher.expires_at), "DATE_FORMAT")}
     bonus = context.get("bonus")
     if not isinstance(bonus, dict):

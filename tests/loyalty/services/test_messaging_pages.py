@@ -124,7 +124,7 @@ def test_a_members_log_shows_their_sent_messages_in_their_language_and_counts_he
 
     assert len(log.messages) == 1
     subject = log.messages[0].subject.replace("\u202f", " ").replace("\xa0", " ")
-    assert subject == "1 234 points expirent le 1 décembre 2026"
+    assert subject == "1 234 points expirent le 1 déc. 2026"
     assert log.held_back == 1
 
 

@@ -77,7 +77,7 @@ def reverse(member_id, entry, points, *, now):
 def ledger_rows():
     """Everything release and expiry write, without the entries' ids (sequences differ)."""
     entries = list(PointsEntry.objects.order_by("member_id", "id").values_list(
-        "member_id", "kind", "points", "balance_after", "lifetime_delta", "reason",
+        "member_id", "kind", "points", "balance_after", "lifetime_delta", "reason", "details",
         "reference", "store_id", "created_by_id", "created_at"))
     lots = list(PointsLot.objects.order_by("id").values_list(
         "id", "member_id", "entry_id", "points", "remaining", "spent", "expired", "reversed",

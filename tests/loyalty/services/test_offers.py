@@ -85,7 +85,7 @@ def test_the_win_back_message_shows_the_voucher_code_and_its_expiry(member):
     voucher = Voucher.objects.get()
     rendered = render.render(Message.objects.get(), member)
     assert voucher.formatted_code in rendered.text
-    assert "valid until Dec. 7, 2026" in rendered.text  # NOON + 10 days, in the member's language
+    assert "valid until 7 Dec 2026" in rendered.text  # NOON + 10 days, in the member's language
     assert "5 € off" in rendered.text
 
 
@@ -164,7 +164,7 @@ def test_the_second_purchase_message_gives_a_bonus_once(nudged):
         nudged, message.occasion, Decimal("2.00"), 0)
     assert (bonus.starts_at, bonus.expires_at) == (NOON, NOON + timedelta(days=7))
     assert message.context["bonus"] == {"factor": "2", "points": 0, "until": "2026-12-04"}
-    assert "Your next purchase by Dec. 4, 2026 earns points ×2." in render.render(
+    assert "Your next purchase by 4 Dec 2026 earns points ×2." in render.render(
         message, nudged).text
     run(NOON + timedelta(hours=1))
     assert PurchaseBonus.objects.count() == 1
@@ -176,7 +176,7 @@ def test_the_next_purchase_earns_the_bonus_and_the_one_after_does_not(nudged, st
     line = [line for line in second.points_breakdown if line["source"] == "bonus"]
     bonus = PurchaseBonus.objects.get()
     assert line == [{"rule": "Next-purchase bonus ×2", "points": 20, "source": "bonus",
-                     "rule_id": bonus.pk}]
+                     "rule_id": bonus.pk, "factor": "2"}]
     assert (bonus.purchase, bonus.used_at) == (second, NOON + timedelta(days=2))
     third = buy(nudged, store, "S3", "20.00", NOON + timedelta(days=3))
     assert third.points_earned == 20
@@ -212,7 +212,7 @@ def test_extra_points_are_added_to_the_next_purchase_whatever_it_earns(store, sc
     second = buy(member, store, "S2", "3.00", NOON + timedelta(days=1))
     assert second.points_earned == 3 + 50
     assert {"rule": "Next-purchase bonus +50", "points": 50, "source": "bonus",
-            "rule_id": PurchaseBonus.objects.get().pk} in second.points_breakdown
+            "rule_id": PurchaseBonus.objects.get().pk, "extra": 50} in second.points_breakdown
     assert "earns 50 extra points" in render.render(Message.objects.get(), member).text
 
 
@@ -312,3 +312,16 @@ def test_a_message_queued_before_the_voucher_was_set_gets_none_on_a_rerun(member
     switch_on(Kind.WIN_BACK, voucher_reward=reward())
     assert run(NOON + timedelta(hours=1)) == {"win_back": 0}
     assert not Voucher.objects.exists()  # its message, already written, does not offer one
+
+
+def test_the_bonus_line_is_said_in_the_readers_language(nudged, store):
+    from django.utils import translation
+
+    from loyalty.services import history
+
+    second = buy(nudged, store, "S2", "20.00", NOON + timedelta(days=2))
+    assert second.entry.details["lines"][-1] == {"source": "bonus", "rule_id": PurchaseBonus.objects.get().pk,
+                                                  "factor": "2", "points": 20}
+    with translation.override("fr"):
+        lines = history.breakdown_lines(second.points_breakdown)
+    assert lines[-1]["rule"] == "Bonus sur le prochain achat ×2"
