@@ -15,11 +15,16 @@ import mimetypes
 import os
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.utils.translation import pgettext
+
 from loyalty.models import Programme, Tier
 from loyalty.models.programme import DEFAULT_PRIMARY_COLOUR
 from loyalty.services import settings_cache
 
 DEFAULT_NAME = Programme._meta.get_field("name").default
+POINT_DEFAULTS = (Programme._meta.get_field("point_name").default,
+                  Programme._meta.get_field("point_name_plural").default)
 
 WHITE, BLACK = "#ffffff", "#000000"
 AA_CONTRAST = 4.5
@@ -30,14 +35,39 @@ ICON_SIZES = (180, 192, 512)
 class Brand:
     """What every page needs of the programme's settings, cached as one small value."""
 
-    stored_name: str
+    # The staff-typed words in each language (django-modeltranslation's columns):
+    # {"en": ("Maison Demo Club", "point", "points"), "fr": (...)}; English fills the gaps.
+    texts: dict
     primary_colour: str
-    point_name: str
-    point_name_plural: str
     logo_url: str
     logo_path: str
     logo_name: str
     tier_colours: tuple[tuple[str, str], ...]  # (tier code, colour), colour set only
+
+    def _text(self, index: int) -> str:
+        from django.utils.translation import get_language
+
+        language = (get_language() or "en").split("-")[0]
+        return (self.texts.get(language, ("", "", ""))[index]
+                or self.texts.get("en", ("", "", ""))[index])
+
+    @property
+    def stored_name(self) -> str:
+        return self._text(0)
+
+    @property
+    def point_name(self) -> str:
+        word = self._text(1)
+        if word in ("", POINT_DEFAULTS[0]):
+            return pgettext("the programme's unit", "point")
+        return word
+
+    @property
+    def point_name_plural(self) -> str:
+        word = self._text(2)
+        if word in ("", POINT_DEFAULTS[1]):
+            return pgettext("the programme's unit", "points")
+        return word
 
     @property
     def name(self) -> str:
@@ -64,6 +94,17 @@ class Brand:
         return self.point_name if abs(count) == 1 else self.point_name_plural
 
 
+def _typed(programme: Programme, field: str, language: str) -> str:
+    """The word staff typed for `language`. Another language's column still at the field's
+    default was never typed: English (the fallback) speaks for it, so a programme that calls
+    its points "stars" is not "points" to French readers."""
+    value = getattr(programme, f"{field}_{language}", None) or ""
+    if language != settings.MODELTRANSLATION_DEFAULT_LANGUAGE and (
+            value == Programme._meta.get_field(field).default):
+        return ""
+    return value
+
+
 def _build() -> Brand:
     programme = Programme.load()
     logo_url = logo_path = ""
@@ -78,9 +119,10 @@ def _build() -> Brand:
         except NotImplementedError:  # pragma: no cover - a remote storage
             logo_path = ""
     return Brand(
-        stored_name=programme.name, primary_colour=valid_colour(programme.primary_colour),
-        point_name=programme.point_name or "point",
-        point_name_plural=programme.point_name_plural or "points",
+        texts={language: tuple(_typed(programme, field, language)
+                               for field in ("name", "point_name", "point_name_plural"))
+               for language, _name in settings.LANGUAGES},
+        primary_colour=valid_colour(programme.primary_colour),
         logo_url=logo_url, logo_path=logo_path,
         logo_name=os.path.basename(programme.logo.name) if programme.logo else "",
         tier_colours=tuple((code, valid_colour(colour)) for code, colour in

@@ -8,7 +8,7 @@ Campaign and journey messages keep their own per-language subject and text.
 
 from modeltranslation.translator import TranslationOptions, register
 
-from loyalty.models import ActionRule, EarningRule, Multiplier, Segment, Tier
+from loyalty.models import ActionRule, EarningRule, Multiplier, Programme, Segment, Tier
 
 
 class NameTranslation(TranslationOptions):
@@ -42,5 +42,13 @@ class ActionRuleTranslation(NameTranslation):
 @register(Segment)
 class SegmentTranslation(TranslationOptions):
     fields = ("name", "description")
+    required_languages = {"en": ("name",)}
+    empty_values = ""
+
+
+@register(Programme)
+class ProgrammeTranslation(TranslationOptions):
+    # The brand's words: "Club Maison" and "étoiles" for French readers.
+    fields = ("name", "point_name", "point_name_plural")
     required_languages = {"en": ("name",)}
     empty_values = ""

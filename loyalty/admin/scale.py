@@ -214,7 +214,7 @@ class TierChangeAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Programme)
-class ProgrammeAdmin(admin.ModelAdmin):
+class ProgrammeAdmin(TranslationAdmin):
     """One row of settings: the list is that row's page."""
 
     fieldsets = (

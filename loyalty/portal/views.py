@@ -37,8 +37,8 @@ from loyalty.services import history as entry_history
 from loyalty.services import privacy, reviews, tiers
 from loyalty.services.errors import DomainError, PurchaseRefunded, ReviewExists
 from loyalty.services.messaging.member_log import member_log
-from loyalty.ways_to_earn import ways_to_earn
 from loyalty.services.referrals import REFERRAL
+from loyalty.ways_to_earn import ways_to_earn
 
 logger = logging.getLogger("loyalty.portal")
 

@@ -63,7 +63,8 @@ def test_a_tier_colour_is_validated_too(db):
 def test_the_admin_edits_the_brand(admin_client, db):
     Programme.load()
     page = page_text(admin_client.get(reverse("admin:loyalty_programme_change", args=[1])))
-    for field in ("logo", "primary_colour", "point_name", "point_name_plural"):
+    for field in ("logo", "primary_colour", "point_name_en", "point_name_plural_en",
+                  "point_name_fr", "point_name_plural_fr", "name_fr"):
         assert f'name="{field}"' in page
     tier_page = page_text(admin_client.get(reverse("admin:loyalty_tier_add")))
     assert 'name="colour"' in tier_page
@@ -344,3 +345,22 @@ def test_the_members_messages_are_in_the_programmes_layout_too(maison):
     assert "Bonjour Marie" in html and "https://x/unsubscribe/t/" in html
     text = render_to_string("emails/message.txt", {"rendered": rendered})
     assert "Maison Demo Club" in text and "https://x/unsubscribe/t/" in text
+
+
+def test_the_brand_words_are_each_languages_with_english_as_the_fallback(db):
+    from django.utils import translation
+
+    from loyalty.brand import current_brand
+
+    programme(name_en="Maison Club", point_name_en="star", point_name_plural_en="stars")
+    with translation.override("fr"):
+        # Nothing typed in French yet: English speaks for it, never the default "points".
+        assert (current_brand().name, current_brand().points_label(2)) == ("Maison Club",
+                                                                           "stars")
+    programme(name_fr="Club Maison", point_name_fr="étoile", point_name_plural_fr="étoiles")
+    with translation.override("fr"):
+        assert (current_brand().name, current_brand().points_label(1),
+                current_brand().points_label(3)) == ("Club Maison", "étoile", "étoiles")
+    with translation.override("en"):
+        assert (current_brand().name, current_brand().points_label(3)) == ("Maison Club",
+                                                                           "stars")

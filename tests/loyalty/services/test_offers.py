@@ -320,7 +320,8 @@ def test_the_bonus_line_is_said_in_the_readers_language(nudged, store):
     from loyalty.services import history
 
     second = buy(nudged, store, "S2", "20.00", NOON + timedelta(days=2))
-    assert second.entry.details["lines"][-1] == {"source": "bonus", "rule_id": PurchaseBonus.objects.get().pk,
+    bonus = PurchaseBonus.objects.get()
+    assert second.entry.details["lines"][-1] == {"source": "bonus", "rule_id": bonus.pk,
                                                   "factor": "2", "points": 20}
     with translation.override("fr"):
         lines = history.breakdown_lines(second.points_breakdown)
