@@ -105,6 +105,17 @@ def _typed(programme: Programme, field: str, language: str) -> str:
     return value
 
 
+def name_of(programme: Programme) -> str:
+    """The programme's name in the reader's language, as the brand says it, from a
+    programme already loaded (no cache, no query)."""
+    from django.utils.translation import get_language, gettext
+
+    language = (get_language() or "en").split("-")[0]
+    name = (_typed(programme, "name", language)
+            or _typed(programme, "name", settings.MODELTRANSLATION_DEFAULT_LANGUAGE))
+    return gettext("Loyalty programme") if name in ("", DEFAULT_NAME) else name
+
+
 def _build() -> Brand:
     programme = Programme.load()
     logo_url = logo_path = ""

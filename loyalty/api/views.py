@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from loyalty import selectors
 from loyalty.api import serializers as s
 from loyalty.api.idempotency import idempotent
-from loyalty.brand import current_brand
+from loyalty.brand import name_of
 from loyalty.models import ApiKey, Card, Member, Programme, Purchase, Segment, Tier
 from loyalty.services import actions, cards, claims, history, members, purchases
 from loyalty.services.errors import NotFound
@@ -319,7 +319,7 @@ class ProgrammeView(ApiView):
     def get(self, request):
         programme = Programme.load()
         return Response(s.represent(s.ProgrammeSerializer, {
-            "name": current_brand().name, "currency": programme.currency,
+            "name": name_of(programme), "currency": programme.currency,
             "earning": selectors.describe_scale(),
             "tiers": [{"code": t.code, "name": t.name, "threshold": t.threshold,
                        "benefits": t.benefit_list, "earn_multiplier": t.earn_multiplier}

@@ -20,6 +20,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -34,7 +35,8 @@ from accounts.roles import (
 )
 from loyalty import selectors
 from loyalty.models import Card, Member, Programme, Purchase, Store
-from loyalty.services import cards, enrolment, purchases, reviews
+from loyalty.money import format_money
+from loyalty.services import cards, enrolment, history, purchases, reviews
 from loyalty.services.errors import (
     DomainError,
     Invalid,
@@ -450,33 +452,32 @@ def purchase(request):
             # Asked on the server: a slip of the finger (4250 for 42,50) is not recorded
             # until the cashier says so, with or without the page's script.
             return respond(request, store, member=member, kind="warning", status=200,
-                           message=_("%(amount)s %(currency)s is a large amount: confirm "
-                                     "it, or correct it.") % {"amount": amount,
-                                                              "currency": currency},
+                           message=_("%(amount)s is a large amount: confirm it, or "
+                                     "correct it.") % {"amount": format_money(amount, currency)},
                            purchase_form=form, confirm={
                                "url": reverse("staff:purchase"),
                                "fields": {"amount": str(amount),
                                           "receipt": form.cleaned_data["receipt"],
                                           "order_id": form.cleaned_data["order_id"]},
-                               "question": _("Record a purchase of %(amount)s %(currency)s?")
-                               % {"amount": amount, "currency": currency},
-                               "button": _("Yes, record %(amount)s %(currency)s") % {
-                                   "amount": amount, "currency": currency}})
+                               "question": _("Record a purchase of %(amount)s?")
+                               % {"amount": format_money(amount, currency)},
+                               "button": _("Yes, record %(amount)s") % {
+                                   "amount": format_money(amount, currency)}})
         recorded = purchases.record_purchase(store=store, order_id=form.order_reference(),
                                              amount=amount, member=member, by=request.user)
         bought = recorded.obj
         pending = purchases.points_status(bought) == "pending"
-        values = {"points": bought.points_earned, "amount": bought.amount,
-                  "currency": currency, "order": bought.order_id}
+        values = {"points": bought.points_earned,
+                  "amount": format_money(bought.amount, currency),
+                  "purchase": history.purchase_line(bought)}
         if not recorded.created:
-            message = _("Already recorded: purchase %(order)s of %(amount)s %(currency)s, "
-                        "+%(points)s points. Nothing was added twice.") % values
+            message = _("Already recorded: %(purchase)s, %(amount)s, +%(points)s points. "
+                        "Nothing was added twice.") % values
         elif pending:
-            message = _("Purchase of %(amount)s %(currency)s recorded: +%(points)s points, "
+            message = _("Purchase of %(amount)s recorded: +%(points)s points, "
                         "pending until the return window ends.") % values
         else:
-            message = _("Purchase of %(amount)s %(currency)s recorded: "
-                        "+%(points)s points.") % values
+            message = _("Purchase of %(amount)s recorded: +%(points)s points.") % values
         caps = purchases.caps_applied(bought)
         if "day" in caps:
             message += " " + _("Daily cap reached: +%(points)s.") % values
@@ -595,12 +596,12 @@ def refund(request):
             purchase=bought, refund_id=form.cleaned_data["refund_id"],
             amount=form.cleaned_data["amount"], by=request.user)
         done = recorded.obj
-        values = {"amount": done.amount, "currency": currency, "order": bought.order_id,
-                  "points": done.points_reversed}
-        message = (_("Refund of %(amount)s %(currency)s on purchase %(order)s recorded: "
+        values = {"amount": format_money(done.amount, currency),
+                  "purchase": history.purchase_line(bought), "points": done.points_reversed}
+        message = (_("Refund of %(amount)s on the %(purchase)s recorded: "
                      "-%(points)s points.") if recorded.created else
-                   _("Already recorded: refund of %(amount)s %(currency)s on purchase "
-                     "%(order)s, -%(points)s points. Nothing was taken twice.")) % values
+                   _("Already recorded: refund of %(amount)s on the %(purchase)s, "
+                     "-%(points)s points. Nothing was taken twice.")) % values
         return respond(request, store, member=member, message=message)
 
     return _manager_action(request, forms.RefundForm, act)
@@ -633,9 +634,9 @@ def refund_receipt(request):
                        message=_("This customer's membership is closed."))
     remember_member(request, member.pk)
     return respond(request, store, member=member, refund_purchase=bought, message=_(
-        "Purchase %(order)s of %(amount)s: %(left)s left to refund.") % {
-            "order": bought.order_id, "amount": bought.amount,
-            "left": bought.refundable_amount})
+        "%(purchase)s, %(amount)s: %(left)s left to refund.") % {
+            "purchase": capfirst(history.purchase_line(bought)),
+            "amount": format_money(bought.amount), "left": format_money(bought.refundable_amount)})
 
 
 @staff_page

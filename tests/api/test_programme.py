@@ -32,3 +32,14 @@ def test_an_empty_programme_is_still_a_programme(client_web):
     body = client_web.get("/api/v1/programme/").json()
     assert body["tiers"] == [] and body["earning"] == []
     assert len(body["currency"]) == 3
+
+
+def test_the_programme_name_is_said_in_the_requests_language(client_web, db):
+    programme(name_en="Maison Club")
+    assert client_web.get("/api/v1/programme/", HTTP_ACCEPT_LANGUAGE="fr").json()[
+        "name"] == "Maison Club"  # nothing typed in French: English speaks for it
+    programme(name_fr="Club Maison")
+    assert client_web.get("/api/v1/programme/", HTTP_ACCEPT_LANGUAGE="fr").json()[
+        "name"] == "Club Maison"
+    assert client_web.get("/api/v1/programme/", HTTP_ACCEPT_LANGUAGE="en").json()[
+        "name"] == "Maison Club"

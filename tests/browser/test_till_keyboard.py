@@ -88,7 +88,7 @@ def test_a_manager_sells_redeems_and_refunds_with_the_keyboard_only(browser, liv
     till.keyboard.press("Control+A")
     till.keyboard.type("10,00")
     till.keyboard.press("Enter")
-    till.locator("#scan-status").get_by_text("Refund of 10.00").wait_for()
+    till.locator("#scan-status").get_by_text("Refund of €10.00").wait_for()
     assert balance_of(till) == 33  # 42 points × 10.00 / 42.50, rounded down: 9 back
 
     bought = Purchase.objects.get(order_id="R-42")

@@ -128,3 +128,8 @@ def test_pending_points_say_when_they_can_be_spent(marie_client, marie, store, s
     assert "when the return period ends" in response.content.decode()
     marie.refresh_from_db()
     assert (marie.balance, marie.pending) == (0, 10)
+
+
+def test_the_history_page_leads_to_the_claim_form(marie_client, marie):
+    page = marie_client.get(reverse("history")).content.decode()
+    assert f'href="{reverse("claim-form")}"' in page

@@ -112,7 +112,7 @@ def test_a_large_amount_is_recorded_only_once_confirmed(cashier_client, marie):
     asked = buy(cashier_client, marie, "4250", "till-big")
     assert asked.status_code == 200
     assert not Purchase.objects.exists()
-    assert "Record a purchase of 4250" in page_text(asked)
+    assert "Record a purchase of €4,250.00?" in page_text(asked)
     assert 'name="confirm" value="1"' in asked.content.decode()
     confirmed = buy(cashier_client, marie, "4250", "till-big", confirm="1")
     assert confirmed.status_code == 200
@@ -233,7 +233,7 @@ def test_a_manager_finds_a_purchase_by_its_receipt_and_refunds_part(manager_clie
     form = {"store": "paris", "member": marie.pk, "purchase": bought.pk,
             "refund_id": refund_id, "amount": "10,00"}
     done = manager_client.post(reverse("staff:refund"), form, **HX)
-    assert done.status_code == 200 and "Refund of 10.00" in page_text(done)
+    assert done.status_code == 200 and "Refund of €10.00 on the purchase #R-1001 at Paris" in page_text(done)
     # The same form sent twice (a double press) refunds once.
     twice = manager_client.post(reverse("staff:refund"), form, **HX)
     assert twice.status_code == 200 and "Nothing was taken twice" in page_text(twice)
