@@ -29,7 +29,7 @@ from loyalty.money import format_money
 from loyalty.services import campaigns
 from loyalty.services.earning import current_programme
 from loyalty.services.errors import DomainError
-from loyalty.staff.views import forbidden
+from loyalty.staff.till import forbidden
 
 PER_PAGE = 20
 SCORES = [("", "—"), *[(score, str(score)) for score in range(1, 6)]]

@@ -21,7 +21,7 @@ from loyalty.services import claims, purchases
 from loyalty.services.errors import DomainError
 from loyalty.staff.access import acting_store, staff_stores
 from loyalty.staff.forms import PurchaseForm, new_reference
-from loyalty.staff.views import staff_page
+from loyalty.staff.till import staff_page
 
 
 class SaleForm(PurchaseForm):

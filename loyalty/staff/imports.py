@@ -26,7 +26,7 @@ from accounts.roles import import_stores, is_programme_admin, may_import
 from loyalty.models import ImportJob
 from loyalty.services.errors import DomainError
 from loyalty.services.imports import jobs
-from loyalty.staff.views import forbidden
+from loyalty.staff.till import forbidden
 
 RECENT_JOBS = 20
 

@@ -26,7 +26,7 @@ from accounts.roles import may_see_insight
 from loyalty.models import Segment, Stage
 from loyalty.services.earning import current_programme
 from loyalty.services.insight import figures
-from loyalty.staff.views import forbidden
+from loyalty.staff.till import forbidden
 
 MEMBERS_PER_PAGE = 50
 SCORES = [(score, str(score)) for score in range(1, 6)]

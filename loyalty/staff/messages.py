@@ -26,7 +26,7 @@ from loyalty.models import Journey
 from loyalty.services.errors import DomainError
 from loyalty.services.messaging import figures, journey_settings
 from loyalty.services.messaging import render as rendering
-from loyalty.staff.views import forbidden
+from loyalty.staff.till import forbidden
 
 ACTIONS = ("save", "preview", "test")
 

@@ -25,7 +25,7 @@ from loyalty.services import reviews
 from loyalty.services.errors import DomainError
 from loyalty.staff.access import SESSION_KEY
 from loyalty.staff.forms import FollowUpForm
-from loyalty.staff.views import forbidden
+from loyalty.staff.till import forbidden
 
 
 class NotYourStore(Exception):

@@ -9,48 +9,30 @@ line alone; without JavaScript, with the whole page.
 
 from __future__ import annotations
 
-import functools
-from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode
-
-from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponse
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import StaffRole
 from accounts.roles import (
-    can_act_for,
     may_import,
     may_manage_messages,
     may_see_insight,
     review_stores,
 )
 from loyalty import selectors
-from loyalty.models import Card, Member, Programme, Purchase, Store
+from loyalty.models import Programme, Purchase
 from loyalty.money import format_money
 from loyalty.services import cards, enrolment, history, purchases, reviews
 from loyalty.services.errors import (
     DomainError,
-    Invalid,
     NotFound,
-    OrderConflict,
-    RefundConflict,
-    RefundExceedsPurchase,
-    UndoWindowPassed,
-    VoucherNotUsed,
 )
 from loyalty.services.inputs import parse_money
 from loyalty.staff import forms
 from loyalty.staff.access import (
-    StoreForbidden,
     acting_store,
     choose_store,
     may_open,
@@ -58,94 +40,23 @@ from loyalty.staff.access import (
     staff_stores,
 )
 from loyalty.staff.lookup import find_at_till, find_by_name, looks_like_a_name
+from loyalty.staff.till import (
+    confirm_above,
+    error_message,
+    find_first_message,
+    invalid_form,
+    is_manager,
+    manager_action,
+    masked_code,
+    member_action,
+    needs_store,
+    posted_member_id,
+    posted_store,
+    respond,
+    staff_page,
+)
 from rewards import services as rewards
 from rewards.models import Reward, Voucher
-
-# Messages for the till where the service's own words are meant for a programmer.
-FIELD_MESSAGES = {
-    ("number", "not a valid card number"): gettext_lazy(
-        "This card number is mistyped: check its digits."),
-    ("number", "this card is already in use"): gettext_lazy(
-        "This card is already linked to a member."),
-}
-
-
-def field_messages():
-    # Built per call, so that each is in the language of the request.
-    return {
-        "amount": _("Check the amount."),
-        "order_id": _("Check the receipt number."),
-        "email": _("This email address is not valid."),
-        "phone": _("This phone number is not valid, or belongs to another member."),
-        "number": _("Check the card number."),
-    }
-
-
-def error_message(error: DomainError) -> str:
-    """What the cashier reads: plain words, in their language."""
-    if isinstance(error, OrderConflict):
-        return _("This receipt number was already recorded with another amount or customer.")
-    if isinstance(error, RefundExceedsPurchase):
-        return _("This is more than what is left to refund of this purchase (%(left)s).") % {
-            "left": str(error.fields.get("amount", "")).removeprefix("at most ")}
-    if isinstance(error, RefundConflict):
-        return _("This refund was already recorded with another amount.")
-    if isinstance(error, UndoWindowPassed):
-        return _("Too late to undo: a voucher can be put back within %(minutes)s minutes "
-                 "of its use.") % {"minutes": settings.LOYALTY_VOUCHER_UNDO_MINUTES}
-    if isinstance(error, VoucherNotUsed):
-        return _("This voucher is not used: there is nothing to undo.")
-    if isinstance(error, Invalid) and error.fields:
-        field, text = next(iter(error.fields.items()))
-        known = {key: str(value) for key, value in FIELD_MESSAGES.items()}
-        return known.get((field, str(text))) or field_messages().get(field, error.message)
-    return error.message
-
-
-def masked_code(voucher: Voucher) -> str:
-    """The code as the till shows it until it is used: its last four symbols, so that the
-    cashier can match it with the customer's, not enough to spend it elsewhere."""
-    hidden = "\u2022" * (len(voucher.code) - 4) + voucher.code[-4:]
-    return "-".join(hidden[i:i + 4] for i in range(0, len(hidden), 4))
-
-
-def is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def forbidden(request, message: str) -> HttpResponse:
-    if is_htmx(request):
-        return render(request, "staff/includes/panel_response.html",
-                      {"status": {"kind": "error", "message": message}}, status=403)
-    return render(request, "staff/forbidden.html", {"message": message}, status=403)
-
-
-def staff_page(view):
-    """Logged-in staff of at least one open store; a store named that is not theirs: 403."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            if is_htmx(request):
-                # Logged out mid-shift: the whole page goes to the login, not the panel.
-                response = HttpResponse(status=204)
-                response["HX-Redirect"] = (f"{resolve_url(settings.LOGIN_URL)}?"
-                                           f"{urlencode({'next': reverse('staff:scan')})}")
-                return response
-            return redirect_to_login(request.get_full_path())
-        if not staff_stores(request.user).exists():
-            return forbidden(request, _("This page is for the staff of a store."))
-        try:
-            return view(request, *args, **kwargs)
-        except StoreForbidden:
-            return forbidden(request, _("You do not act for this store."))
-
-    return wrapper
-
-
-def _posted_store(request) -> Store | None:
-    return acting_store(request, request.POST.get("store"))
-
 
 # --- dashboard ---------------------------------------------------------------------------
 
@@ -172,112 +83,6 @@ def store(request):
     return redirect("staff:scan")
 
 
-# --- the scan page -----------------------------------------------------------------------
-
-
-def is_manager(user, store: Store) -> bool:
-    """Refunds and undoing a voucher's use: the store's managers (and programme admins)."""
-    return can_act_for(user, store, role=StaffRole.Role.MANAGER)
-
-
-def panel_context(*, member: Member, store: Store, currency: str,
-                  highlight: Voucher | None = None,
-                  purchase_form: forms.PurchaseForm | None = None,
-                  confirm: dict | None = None, manager: bool = False,
-                  refund_purchase=None) -> dict:
-    """Everything the member panel shows, read fresh: balances move with every action."""
-    now = timezone.now()
-    member = selectors.active_member(member.pk) or member
-    vouchers = list(Voucher.objects.filter(member=member, status=Voucher.Status.ISSUED,
-                                           expires_at__gt=now)
-                    .select_related("reward").prefetch_related("reward__stores")
-                    .order_by("expires_at", "pk"))
-    ready = []
-    for voucher in vouchers:
-        stores = list(voucher.reward.stores.all())
-        ready.append({"voucher": voucher, "usable": not stores or store in stores,
-                      "shown_code": masked_code(voucher),
-                      "highlight": highlight is not None and highlight.pk == voucher.pk,
-                      "order_id": forms.new_reference("voucher")})
-    offers = [{"reward": reward, "reason": reason,
-               "missing": max(reward.points_cost - member.balance, 0),
-               "redemption_id": forms.new_reference("till")}
-              for reward, reason in rewards.catalogue_for(member=member, store=store, now=now)]
-    return {
-        "member": member,
-        "purchase_form": purchase_form or forms.PurchaseForm(currency=currency, initial={
-            "member": member.pk, "order_id": forms.new_reference("till")}),
-        "vouchers": ready,
-        "offers": [offer for offer in offers if offer["reason"] is None],
-        "unavailable": [offer for offer in offers if offer["reason"] is not None],
-        "cards": list(Card.objects.filter(member=member).order_by("-status", "-issued_at")),
-        "link_form": forms.LinkCardForm(initial={"member": member.pk}),
-        "highlight": highlight,
-        "confirm": confirm,
-        "manager": manager,
-        **(manager_context(member=member, store=store, now=now,
-                           refund_purchase=refund_purchase) if manager else {}),
-    }
-
-
-def manager_context(*, member: Member, store: Store, now, refund_purchase=None) -> dict:
-    """What a manager sees more: the purchases to refund, the vouchers to put back."""
-    recent = purchases.recent_purchases(member=member, store=store)
-    if refund_purchase is not None:
-        recent = [refund_purchase, *[p for p in recent if p.pk != refund_purchase.pk]]
-    return {
-        "refunds": [{"purchase": bought, "refund_id": forms.new_reference("refund"),
-                     "highlight": refund_purchase is not None and bought.pk == refund_purchase.pk,
-                     "left": bought.refundable_amount} for bought in recent],
-        "used_vouchers": [{"voucher": voucher, "shown_code": voucher.formatted_code}
-                          for voucher in rewards.recently_used_vouchers(
-                              member=member, store=store, now=now)],
-    }
-
-
-def scan_texts() -> dict:
-    """What scan.js may say, translated here (JavaScript carries no strings of its own)."""
-    return {
-        "problem": _("Problem:"),
-        "camera_start": _("Scan with the camera"),
-        "camera_stop": _("Stop the camera"),
-        "camera_on": _("Camera on: hold the card's code in front of it."),
-        "camera_denied": _("The camera was not allowed. Type the card number or code instead."),
-        "camera_unavailable": _("No camera can be used here. Type the card number or code "
-                                "instead."),
-        "found": _("Code read: looking it up."),
-        "network": _("No answer from the server. Check the connection and try again."),
-    }
-
-
-def respond(request, store: Store, *, member: Member | None = None, message: str = "",
-            kind: str = "ok", status: int = 200, result: dict | None = None,
-            lookup_form: forms.LookupForm | None = None, **panel) -> HttpResponse:
-    currency = Programme.load().currency
-    manager = is_manager(request.user, store)
-    context = {
-        "store": store, "currency": currency, "result": result,
-        "status": {"kind": kind, "message": message} if message else None,
-        "panel": (panel_context(member=member, store=store, currency=currency,
-                                manager=manager,
-                                **{k: v for k, v in panel.items() if k != "candidates"})
-                  if member else None),
-        "manager": manager,
-    }
-    if context["panel"] is None and panel.get("candidates") is not None:
-        context["candidates"] = panel["candidates"]
-    if context["panel"] and may_see_insight(request.user):
-        # Scores, segment, stage and value: for managers and admins, never cashiers.
-        shown = context["panel"]["member"]
-        context["panel"]["insight"] = selectors.insight_rows([shown])[shown.pk]
-        context["panel"]["show_insight"] = True
-    if is_htmx(request):
-        return render(request, "staff/includes/panel_response.html", context, status=status)
-    context.update(lookup_form=lookup_form or forms.LookupForm(),
-                   stores=staff_stores(request.user), scan_texts=scan_texts())
-    return render(request, "staff/scan.html", context, status=status)
-
-
 @staff_page
 @require_GET
 def scan(request):
@@ -294,50 +99,17 @@ def scan(request):
     return respond(request, store, member=selectors.active_member(int(member_id)))
 
 
-def find_first_message() -> str:
-    return _("Find the customer first: scan their card, or type their card number, email "
-             "or phone.")
-
-
-def _member(form) -> Member:
-    member = selectors.active_member(form.cleaned_data["member"])
-    if member is None:
-        raise NotFound(_("This customer's membership is closed."))
-    return member
-
-
-def _invalid_form(request, store, form, member_id=None, **panel):
-    member = selectors.active_member(member_id) if may_open(request, member_id) else None
-    errors = [str(error) for field_errors in form.errors.values() for error in field_errors]
-    return respond(request, store, member=member, kind="error", status=400,
-                   message=" ".join(errors) or _("Check the form."), **panel)
-
-
-def _posted_member_id(request) -> int | None:
-    value = request.POST.get("member", "")
-    return int(value) if value.isdigit() else None
-
-
-def _needs_store(request):
-    messages.info(request, _("Choose the store you act for."))
-    if is_htmx(request):
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = reverse("staff:dashboard")
-        return response
-    return redirect("staff:dashboard")
-
-
 @staff_page
 @require_POST
 def lookup(request):
-    store = _posted_store(request)
+    store = posted_store(request)
     if store is None:
-        return _needs_store(request)
+        return needs_store(request)
     if "pick" in request.POST:
         return _pick(request, store)
     form = forms.LookupForm(request.POST)
     if not form.is_valid():
-        return _invalid_form(request, store, form)
+        return invalid_form(request, store, form)
     code = form.cleaned_data["code"]
     try:
         match = find_at_till(code)
@@ -413,33 +185,6 @@ def _open(request, store, member):
         "name": member.full_name or member.card_number, "points": member.balance})
 
 
-def _member_action(request, form_class, act, *, form_kwargs=None, panel=None):
-    """The skeleton of the scan page's actions on a member.
-
-    The store posted (one the person acts for), the form checked, then
-    `act(store, form, member)` calls the service and answers; a domain error
-    is shown on the member's panel with its status. `panel(form)` gives what
-    the panel shows again (the purchase form, with what was typed).
-    """
-    store = _posted_store(request)
-    if store is None:
-        return _needs_store(request)
-    form = form_class(request.POST, **(form_kwargs or {}))
-    shown = panel(form) if panel else {}
-    member_id = _posted_member_id(request)
-    if not may_open(request, member_id):
-        return respond(request, store, kind="error", status=403, message=find_first_message())
-    if not form.is_valid():
-        return _invalid_form(request, store, form, member_id, **shown)
-    remember_member(request, member_id)  # still serving them
-    try:
-        return act(store, form, _member(form))
-    except DomainError as error:
-        return respond(request, store, member=selectors.active_member(
-            form.cleaned_data["member"]), kind="error", message=error_message(error),
-            status=error.status, **shown)
-
-
 @staff_page
 @require_POST
 def purchase(request):
@@ -487,7 +232,7 @@ def purchase(request):
             "points": bought.points_earned, "pending": pending, "created": recorded.created,
             "capped": "day" if "day" in caps else ("purchase" if caps else "")})
 
-    return _member_action(request, forms.PurchaseForm, act, form_kwargs={"currency": currency},
+    return member_action(request, forms.PurchaseForm, act, form_kwargs={"currency": currency},
                           panel=lambda form: {"purchase_form": form})
 
 
@@ -518,7 +263,7 @@ def redeem_reward(request):
                                "code": masked_code(voucher)}
         return respond(request, store, member=member, message=message, highlight=voucher)
 
-    return _member_action(request, forms.RewardForm, act)
+    return member_action(request, forms.RewardForm, act)
 
 
 @staff_page
@@ -544,25 +289,7 @@ def redeem_voucher(request):
             "Voucher %(code)s used: %(reward)s.") % {
                 "code": voucher.formatted_code, "reward": voucher.reward.name})
 
-    return _member_action(request, forms.VoucherForm, act)
-
-
-def confirm_above() -> Decimal | None:
-    """LOYALTY_TILL_CONFIRM_ABOVE: the amount above which the till asks to confirm."""
-    value = str(getattr(settings, "LOYALTY_TILL_CONFIRM_ABOVE", "") or "").strip()
-    try:
-        return Decimal(value) if value else None
-    except InvalidOperation:
-        return None
-
-
-def _manager_action(request, form_class, act):
-    """A member action for the store's managers only (a cashier gets a 403 and nothing)."""
-    store = _posted_store(request)
-    if store is not None and not is_manager(request.user, store):
-        return respond(request, store, kind="error", status=403, message=_(
-            "Only a manager of this store may do this."))
-    return _member_action(request, form_class, act)
+    return member_action(request, forms.VoucherForm, act)
 
 
 @staff_page
@@ -579,7 +306,7 @@ def undo_voucher(request):
             "Voucher %(code)s is usable again: its use was undone.") % {
                 "code": masked_code(voucher)})
 
-    return _manager_action(request, forms.UndoVoucherForm, act)
+    return manager_action(request, forms.UndoVoucherForm, act)
 
 
 @staff_page
@@ -604,7 +331,7 @@ def refund(request):
                      "-%(points)s points. Nothing was taken twice.")) % values
         return respond(request, store, member=member, message=message)
 
-    return _manager_action(request, forms.RefundForm, act)
+    return manager_action(request, forms.RefundForm, act)
 
 
 @staff_page
@@ -612,19 +339,19 @@ def refund(request):
 def refund_receipt(request):
     """A manager finds the purchase to refund by its receipt number: its member's panel
     opens with that purchase first."""
-    store = _posted_store(request)
+    store = posted_store(request)
     if store is None:
-        return _needs_store(request)
+        return needs_store(request)
     if not is_manager(request.user, store):
         return respond(request, store, kind="error", status=403, message=_(
             "Only a manager of this store may do this."))
     form = forms.ReceiptForm(request.POST)
     if not form.is_valid():
-        return _invalid_form(request, store, form, _posted_member_id(request))
+        return invalid_form(request, store, form, posted_member_id(request))
     try:
         bought = purchases.find_receipt(store=store, receipt=form.cleaned_data["receipt"])
     except NotFound:
-        member_id = _posted_member_id(request)
+        member_id = posted_member_id(request)
         member = selectors.active_member(member_id) if may_open(request, member_id) else None
         return respond(request, store, member=member, kind="error", status=404, message=_(
             "No purchase of this store has this receipt number."))
@@ -647,7 +374,7 @@ def block_card(request):
         return respond(request, store, member=member, message=_(
             "Card %(number)s is blocked: it can no longer be used.") % {"number": card.number})
 
-    return _member_action(request, forms.BlockCardForm, act)
+    return member_action(request, forms.BlockCardForm, act)
 
 
 @staff_page
@@ -659,7 +386,7 @@ def link_card(request):
         return respond(request, store, member=member, message=_(
             "Card %(number)s is now linked to this member.") % {"number": card.number})
 
-    return _member_action(request, forms.LinkCardForm, act)
+    return member_action(request, forms.LinkCardForm, act)
 
 
 # --- a plastic card for a new or known customer ---------------------------------------------
@@ -671,7 +398,7 @@ def issue_card(request):
     code = request.POST.get("store") if request.method == "POST" else request.GET.get("store")
     store = acting_store(request, code)
     if store is None:
-        return _needs_store(request)
+        return needs_store(request)
     form = forms.IssueCardForm(request.POST or None)
     status = 200
     if request.method == "POST":

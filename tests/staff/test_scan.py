@@ -9,7 +9,7 @@ from django.urls import reverse
 from loyalty.models import Card, Purchase
 from loyalty.services import cards, ledger
 from loyalty.services.members import merge_members
-from loyalty.staff.views import masked_code
+from loyalty.staff.till import masked_code
 from rewards.models import Redemption, Reward, Voucher
 from rewards.services import redeem_reward
 from tests.factories import make_member
