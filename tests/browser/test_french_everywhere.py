@@ -128,8 +128,9 @@ def test_a_french_customer_reads_no_english_on_home_card_rewards_history_and_pro
     assert page.locator("html").get_attribute("lang") == "en"
     assert english_in(page.locator("body").inner_text())  # it does find English in English
 
-    # The language switch the site offers (the set_language form), wherever it sits.
-    switch = page.locator("form[action*='setlang']").first
+    # The language switch of the profile page's footer (it saves the member's language too).
+    page.goto("/profile/")
+    switch = page.locator("form.language-form").first
     switch.locator("select[name=language]").select_option("fr")
     with page.expect_navigation():
         switch.locator("[type=submit]").click()
