@@ -203,6 +203,7 @@ def apply_due_changes(member: Member, *, now: datetime) -> list[PointsEntry]:
             member, kind=Kind.EXPIRE, points=-points,
             reason=f"Points earned on {timezone.localdate(lot.earned_at):%Y-%m-%d} expired",
             reference=f"lot:{lot.pk}", now=now))
+    if entries:  # each entry carries its own running balance; the member is saved once
         _save_points(member)
     return entries
 

@@ -168,17 +168,17 @@ class History:
                                    by=self.customer, now=at)
 
     def do_tick(self, at) -> None:
-        """What the nightly tasks would have done: expire due points, re-evaluate tiers."""
-        ids = sorted({m.pk for key, m in self.members.items() if key not in self.merged})
-        for member_id in sorted(set(ledger.members_with_due_points(now=at)) & set(ids)):
-            ledger.bring_member_up_to_date(member_id=member_id, now=at)
+        """What the nightly tasks would have done, through the services they call: expire
+        due points (and release pending ones), expire vouchers, re-evaluate tiers."""
+        for chunk in ledger.due_member_chunks(now=at):
+            ledger.bring_members_up_to_date(member_ids=chunk, now=at)
         rewards.expire_vouchers(now=at)
-        # Promotions happen on the spot; only a member above the entry tier can move here.
-        for member_id in Member.objects.filter(pk__in=ids, tier__threshold__gt=0).values_list(
-                "pk", flat=True).order_by("pk"):
-            tiers.reevaluate_tier(member_id=member_id, now=at)
+        # Promotions happen on the spot; the re-evaluation finds who moves down (or up).
+        for chunk in tiers.members_whose_tier_changes(now=at):
+            tiers.reevaluate_tiers_of(member_ids=chunk, now=at)
         local = timezone.localtime(at, self.plan.tz)
         if local.month % 3 == 1 or at == self.plan.now:
             self.say(_("  %(month)s: %(members)d members, %(purchases)d purchases") % {
-                "month": f"{local:%Y-%m}", "members": len(ids),
+                "month": f"{local:%Y-%m}", "members": len({m.pk for key, m in self.members.items()
+                                 if key not in self.merged}),
                 "purchases": Purchase.objects.filter(order_id__startswith=ORDER_PREFIX).count()})
