@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
 from django.utils.translation import gettext as _
 
 from loyalty.models import ClvFit
@@ -35,8 +36,11 @@ class Command(BaseCommand):
                                  "DEBUG=1, or add --force."))
         verbose = options["verbosity"] >= 1
         try:
-            summary = seed_demo(members=options["members"], seed=options["seed"],
-                                stdout=self.stdout if verbose else None)
+            # Without DEBUG's query log: it keeps every statement in connection.queries and,
+            # on SQLite, runs one more (a QUOTE()) to print each; a fifth of the load's time.
+            with override_settings(DEBUG=False):
+                summary = seed_demo(members=options["members"], seed=options["seed"],
+                                    stdout=self.stdout if verbose else None)
         except DomainError as error:
             raise CommandError(f"{error.message} {error.fields}") from error
         except DemoLedgerUnsound as error:

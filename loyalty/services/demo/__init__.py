@@ -49,6 +49,7 @@ from loyalty.models import (
     Tier,
     TierChange,
 )
+from loyalty.services import settings_cache
 from loyalty.services.audit import audit_ledger
 from loyalty.services.demo.data import (
     ADMIN_EMAIL,
@@ -110,7 +111,10 @@ def seed_demo(*, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED,
         raise Invalid(fields={"members": f"at least {MIN_MEMBERS}"})
     now = now or timezone.now()
     started = time.monotonic()
-    with transaction.atomic():
+    # One transaction (all or nothing, and on SQLite one write to disk); the configuration
+    # read from memory, not unpickled from the cache again on each of the history's ~5,000
+    # service calls (the demo's own changes to it drop it there, see settings_cache).
+    with transaction.atomic(), settings_cache.pinned():
         stores = ensure_stores()
         ensure_programme()
         promotion = ensure_scale(now=now, stores=stores)
