@@ -75,9 +75,10 @@ $(BIN)/python:
 # pip with a line per phase; its whole output goes to .venv/install.log (its end is shown if
 # it fails). --no-compile: no bytecode written up front for every module of every package
 # (scipy, numpy, Django...); Python compiles what it imports, once, when it imports it.
-# awk prints the phases: each 25th package resolved, the build, the install.
+# awk prints the phases: the resolution (every 25 packages), the build, the install.
 PIP_PHASES := awk '\
-	/^Collecting / { n++; if (n == 1 || n % 25 == 0) print "install:   " n " packages resolved..."; fflush(); next } \
+	/^Collecting / { n++; if (n == 1) print "install:   resolving the dependencies..."; \
+		else if (n % 25 == 0) print "install:   " n " packages resolved..."; fflush(); next } \
 	/^Building (editable|wheel)/ { if (!built++) print "install:   building the project..."; fflush(); next } \
 	/^Installing collected packages:/ { print "install:   installing " split($$0, names, ",") " packages..."; fflush(); next } \
 	/^ERROR/ { print; fflush() }'
