@@ -172,14 +172,15 @@ class History:
                                    by=self.customer, now=at)
 
     def do_tick(self, at) -> None:
-        """What the nightly tasks would have done, through the services they call: expire
-        due points (and release pending ones), expire vouchers, re-evaluate tiers."""
-        for chunk in ledger.due_member_chunks(now=at):
-            ledger.bring_members_up_to_date(member_ids=chunk, now=at)
+        """What the nightly tasks would have done, for the demo's members, through the batch
+        services the tasks call: expire due points, re-evaluate tiers."""
+        ids = sorted({m.pk for key, m in self.members.items() if key not in self.merged})
+        due = sorted(set(ledger.members_with_due_points(now=at)) & set(ids))
+        ledger.bring_members_up_to_date(member_ids=due, now=at)
         rewards.expire_vouchers(now=at)
-        # Promotions happen on the spot; the re-evaluation finds who moves down (or up).
-        for chunk in tiers.members_whose_tier_changes(now=at):
-            tiers.reevaluate_tiers_of(member_ids=chunk, now=at)
+        # Promotions happen on the spot; only a member above the entry tier can move here.
+        tiers.reevaluate_tiers_of(member_ids=list(Member.objects.filter(
+            pk__in=ids, tier__threshold__gt=0).values_list("pk", flat=True)), now=at)
         local = timezone.localtime(at, self.plan.tz)
         if local.month % 3 == 1 or at == self.plan.now:  # progress, a line a quarter
             self.say(_("  %(month)s: members %(members)d/%(members_total)d, purchases "
