@@ -12,8 +12,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Newer than pyproject.toml once the dependencies it names are installed.
+# Newer than pyproject.toml once the dependencies it names are installed: RUN_STAMP the
+# project and what it runs on (all `make run`, the worker and beat need), STAMP the `dev`
+# extra as well (tests, lint, benchmarks). `make run` on a fresh clone installs the first
+# only: about a third of the download (no Playwright, schemathesis, hypothesis, ruff...).
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 MANAGE := $(BIN)/python manage.py
 
 # pytest-xdist workers: none by default. The suite passes with `make test
@@ -27,6 +31,7 @@ BENCH_ARGS ?=
 BENCH_INSIGHT_ARGS ?=
 BENCH_NIGHTLY_ARGS ?=
 BENCH_API_ARGS ?=
+BENCH_SEED_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -42,7 +47,8 @@ ifeq ($(strip $(REDIS_URL)),)
 unexport REDIS_URL
 endif
 
-.PHONY: help install run test worker beat lint bench bench-insight bench-nightly bench-api \
+.PHONY: help install install-run run test worker beat lint bench bench-insight bench-nightly bench-api \
+	bench-seed \
 	schemathesis \
 	messages compilemessages chromium clean distclean
 
@@ -51,7 +57,8 @@ help:
 	@echo "make test     install and run the whole test suite"
 	@echo "make worker   a Celery worker          make beat   the Celery beat scheduler"
 	@echo "make lint     ruff"
-	@echo "make bench    the scale benchmark (bench/scale.py), the nightly points and tier jobs on"
+	@echo "make bench    the scale benchmark (bench/scale.py), the demo's load (bench/seed.py; alone:"
+	@echo "              make bench-seed), the nightly points and tier jobs on"
 	@echo "              1M members (bench/nightly.py, PostgreSQL; alone: make bench-nightly), the"
 	@echo "              insight run on 1M members and 10M purchases (bench/insight.py,"
 	@echo "              PostgreSQL; alone: make bench-insight),"
@@ -62,24 +69,56 @@ help:
 	@echo "make clean    remove caches and build leftovers (make distclean: also .venv and db.sqlite3)"
 
 $(BIN)/python:
+	@echo "install: creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 
+# pip with a line per phase; its whole output goes to .venv/install.log (its end is shown if
+# it fails). --no-compile: no bytecode written up front for every module of every package
+# (scipy, numpy, Django...); Python compiles what it imports, once, when it imports it.
+# awk prints the phases: the resolution (every 25 packages), the build, the install.
+PIP_PHASES := awk '\
+	/^Collecting / { n++; if (n == 1) print "install:   resolving the dependencies..."; \
+		else if (n % 25 == 0) print "install:   " n " packages resolved..."; fflush(); next } \
+	/^Building (editable|wheel)/ { if (!built++) print "install:   building the project..."; fflush(); next } \
+	/^Installing collected packages:/ { print "install:   installing " split($$0, names, ",") " packages..."; fflush(); next } \
+	/^ERROR/ { print; fflush() }'
+define pip_install
+	@echo "install: $(2), with pip (output in $(VENV)/install.log)"
+	@set -o pipefail; start=$$(date +%s); \
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off --no-compile \
+		-e '$(1)' 2>&1 | tee -a $(VENV)/install.log | $(PIP_PHASES) \
+	|| { echo "install: pip failed; the end of $(VENV)/install.log:"; \
+		tail -n 30 $(VENV)/install.log; exit 1; }; \
+	echo "install: done in $$(( $$(date +%s) - start )) s"
+endef
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then :; else \
+		$(MAKE) --no-print-directory install-run; fi
+	@touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	@touch $(STAMP)
+	$(call pip_install,.[dev],the project and its development tools)
+	@touch $(STAMP) $(RUN_STAMP)
 
 install: $(STAMP)
 
+# The project and its runtime dependencies only (what `make run` needs).
+install-run: | $(BIN)/python
+	$(call pip_install,.,the project and its dependencies)
+
 # Compiled catalogues, when there is something to compile and a msgfmt to do it.
-compilemessages: $(STAMP)
+compilemessages: $(RUN_STAMP)
 	@if [ -d locale ] && command -v msgfmt >/dev/null 2>&1; then \
 		$(MANAGE) compilemessages --ignore '$(VENV)' --ignore 'node_modules' -v 0; \
 	fi
 
 run: export DEBUG = 1
-run: $(STAMP) compilemessages
-	$(MANAGE) migrate --noinput
-	$(MANAGE) seed_demo
+run: $(RUN_STAMP) compilemessages
+	@echo "run: applying the migrations"
+	@$(MANAGE) migrate --noinput -v 0
+	@echo "run: loading the demo programme (seed_demo)"
+	@$(MANAGE) seed_demo
 	@echo
 	@echo "================================================================"
 	@echo " Loyalty programme demo: http://$(HOST):$(PORT)/"
@@ -132,11 +171,11 @@ define need_broker
 	fi
 endef
 
-worker: $(STAMP)
+worker: $(RUN_STAMP)
 	$(call need_broker,worker)
 	$(BIN)/celery -A loyalty worker -l info
 
-beat: $(STAMP)
+beat: $(RUN_STAMP)
 	$(call need_broker,beat)
 	$(MANAGE) migrate --noinput
 	$(BIN)/celery -A loyalty beat -l info \
@@ -146,7 +185,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # The scale benchmark on a throwaway database (SQLite, or a new database on the PostgreSQL
-# server DATABASE_URL names); the nightly points and tier jobs against bare statements,
+# server DATABASE_URL names); the demo's load as `make run` does it, checked whole and timed
+# against raw-ORM ledger writes (same kind of database; BENCH_SEED_ARGS); the nightly points
+# and tier jobs against bare statements,
 # on 100k then 1M members built in a throwaway PostgreSQL database (on DATABASE_URL's
 # server, else 127.0.0.1:5432; BENCH_NIGHTLY_ARGS="--quick" for a smoke test); the
 # nightly insight run against a bare NTILE statement, on 100k then 1M members built the
@@ -156,12 +197,16 @@ lint: $(STAMP)
 # BENCH_INSIGHT_ARGS to the third, BENCH_API_ARGS to the fourth.
 bench: $(STAMP)
 	DJANGO_SETTINGS_MODULE=loyalty.settings $(BIN)/python bench/scale.py $(BENCH_ARGS)
+	DJANGO_SETTINGS_MODULE=loyalty.settings $(BIN)/python bench/seed.py $(BENCH_SEED_ARGS)
 	DJANGO_SETTINGS_MODULE=loyalty.settings $(BIN)/python bench/nightly.py $(BENCH_NIGHTLY_ARGS)
 	$(BIN)/python bench/insight.py $(BENCH_INSIGHT_ARGS)
 	$(BIN)/python bench/api.py $(BENCH_API_ARGS)
 
 bench-nightly: $(STAMP)
 	DJANGO_SETTINGS_MODULE=loyalty.settings $(BIN)/python bench/nightly.py $(BENCH_NIGHTLY_ARGS)
+
+bench-seed: $(STAMP)
+	DJANGO_SETTINGS_MODULE=loyalty.settings $(BIN)/python bench/seed.py $(BENCH_SEED_ARGS)
 
 bench-insight: $(STAMP)
 	$(BIN)/python bench/insight.py $(BENCH_INSIGHT_ARGS)

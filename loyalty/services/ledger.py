@@ -78,14 +78,21 @@ def _require_transaction():
         raise RuntimeError("Ledger changes must run inside transaction.atomic().")
 
 
-def _entry(member: Member, *, kind: str, points: int, reason: str, reference: str, now,
-           store=None, by=None, lifetime_delta: int = 0, details: dict | None = None
-           ) -> PointsEntry:
-    return PointsEntry.objects.create(
+def _new_entry(member: Member, *, kind: str, points: int, reason: str, reference: str, now,
+               store=None, by=None, lifetime_delta: int = 0, details: dict | None = None
+               ) -> PointsEntry:
+    """The entry for a change just applied to `member` (unsaved): its balance after it."""
+    return PointsEntry(
         member=member, kind=kind, points=points,
         balance_after=member.balance + member.pending, lifetime_delta=lifetime_delta,
         reason=reason[:255], details=details or {}, reference=reference[:120], store=store,
         created_by=by if (by is not None and by.is_authenticated) else None, created_at=now)
+
+
+def _entry(member: Member, **fields) -> PointsEntry:
+    entry = _new_entry(member, **fields)
+    entry.save(force_insert=True)
+    return entry
 
 
 def _save_points(member: Member) -> None:
@@ -201,20 +208,24 @@ def apply_due_changes(member: Member, *, now: datetime) -> list[PointsEntry]:
             lot.save(update_fields=["released"])
         _settle_debt(member)
         _save_points(member)
+    expiring = list(PointsLot.objects.filter(member=member, released=True, remaining__gt=0,
+                                             expires_at__lte=now).order_by("expires_at", "id"))
     entries = []
-    expiring = PointsLot.objects.filter(member=member, released=True, remaining__gt=0,
-                                        expires_at__lte=now).order_by("expires_at", "id")
     for lot in expiring:
         points = lot.remaining
         lot.expired += points
         lot.remaining = 0
-        lot.save(update_fields=["remaining", "expired"])
         member.balance -= points
-        entries.append(_entry(
+        entries.append(_new_entry(
             member, kind=Kind.EXPIRE, points=-points, reason="",
             details={"event": history.EXPIRY, "lot_id": lot.pk,
                      "earned_on": timezone.localdate(lot.earned_at).isoformat()},
             reference=f"lot:{lot.pk}", now=now))
+    if entries:
+        # One entry per lot, in the lots' order (so in id order), each with the running
+        # balance after it, written together; the lots and the member likewise.
+        PointsLot.objects.bulk_update(expiring, ["remaining", "expired"])
+        entries = PointsEntry.objects.bulk_create(entries)
         _save_points(member)
     return entries
 

@@ -7,6 +7,10 @@ is saved or deleted, once the change is committed. Entries also expire after
 CONFIG_CACHE_SECONDS, which bounds how stale a per-process cache (no Redis)
 can be.
 
+A batch job that reads the configuration thousands of times in one process (the demo's
+two years of history) can `pin` it: within, each entry is read from the cache once and
+then kept in memory (a change saved within drops it there too).
+
 Redis is a cache, not the source of truth: when the cache raises (Redis down and a
 backend that does not fail open by itself, see loyalty.redis_cache), entries are kept in
 a per-process copy with the same lifetime, built from the database, and dropping them
@@ -18,7 +22,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from django.core.cache import cache
@@ -39,6 +45,10 @@ def api_key_entry(prefix: str) -> str:
     return f"loyalty:config:apikey:{prefix}"
 
 
+# The entries pinned in memory by `pinned()` (None: not pinned).
+_pinned: ContextVar[dict[str, object] | None] = ContextVar("settings_cache_pinned",
+                                                           default=None)
+
 # The per-process copy used while the cache raises: key -> (expires at, monotonic; value).
 _copies: dict[str, tuple[float, object]] = {}
 _copies_lock = threading.Lock()
@@ -56,8 +66,29 @@ def _from_copy(key: str, build: Callable[[], T]) -> T:
     return value
 
 
+@contextmanager
+def pinned() -> Iterator[None]:
+    """Within: an entry read once is kept in memory, not read (unpickled) from the cache
+    again, until a change to it is saved (`forget`). For a batch job in one process, whose
+    own writes are the only changes it needs to see."""
+    token = _pinned.set({})
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+
+
 def cached(key: str, build: Callable[[], T]) -> T:
     """The entry under `key`, built (from the database) and cached when missing."""
+    memo = _pinned.get()
+    if memo is None:
+        return _cached(key, build)
+    if key not in memo:
+        memo[key] = _cached(key, build)
+    return memo[key]
+
+
+def _cached(key: str, build: Callable[[], T]) -> T:
     try:
         value = cache.get(key)
     except Exception:  # noqa: BLE001 - any cache backend's connection error
@@ -81,6 +112,9 @@ def store(key: str, value: object) -> None:
 
 
 def _drop(keys: Iterable[str]) -> None:
+    memo = _pinned.get()
+    for key in keys if memo is not None else ():
+        memo.pop(key, None)
     with _copies_lock:
         for key in keys:
             _copies.pop(key, None)

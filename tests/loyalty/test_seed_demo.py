@@ -2,6 +2,7 @@ import csv
 import inspect
 import io
 import random
+import re
 from datetime import datetime, timedelta
 from io import StringIO
 
@@ -325,3 +326,20 @@ def test_the_defaults_are_those_make_run_uses():
     assert (options.members, options.seed) == (150, 2024)
     defaults = inspect.signature(seed_demo).parameters
     assert (defaults["members"].default, defaults["seed"].default) == (150, 2024)
+
+
+def test_the_command_prints_its_progress_as_it_loads(settings):
+    """`make run` shows each phase as it starts, and the history a quarter at a time."""
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", members=SMALL, stdout=out)
+    text = out.getvalue()
+    phases = ["Setting up the programme", "Playing 730 days of history", "Importing the e-shop",
+              "Auditing the ledger", "Computing the insight", "Replaying the journeys",
+              "Demo programme created"]
+    assert [text.index(phase) for phase in phases] == sorted(
+        text.index(phase) for phase in phases)
+    quarters = re.findall(r"(\d{4}-\d{2}): members (\d+)/(\d+), purchases (\d+)/(\d+)", text)
+    assert len(quarters) >= 8  # two years, a line a quarter
+    assert [int(q[1]) for q in quarters] == sorted(int(q[1]) for q in quarters)
+    assert quarters[-1][1] == quarters[-1][2] and quarters[-1][3] == quarters[-1][4]

@@ -49,6 +49,7 @@ from loyalty.models import (
     Tier,
     TierChange,
 )
+from loyalty.services import settings_cache
 from loyalty.services.audit import audit_ledger
 from loyalty.services.demo.data import (
     ADMIN_EMAIL,
@@ -61,8 +62,10 @@ from loyalty.services.demo.data import (
     ORDER_PREFIX,
 )
 from loyalty.services.demo.history import History
+from loyalty.services.demo.messages import DAYS as JOURNEY_DAYS
 from loyalty.services.demo.messages import replay_journeys
 from loyalty.services.demo.plan import Person, Plan
+from loyalty.services.demo.progress import say
 from loyalty.services.demo.setup import (
     black_friday,
     ensure_logins,
@@ -110,7 +113,11 @@ def seed_demo(*, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED,
         raise Invalid(fields={"members": f"at least {MIN_MEMBERS}"})
     now = now or timezone.now()
     started = time.monotonic()
-    with transaction.atomic():
+    # One transaction (all or nothing, and on SQLite one write to disk); the configuration
+    # read from memory, not unpickled from the cache again on each of the history's ~5,000
+    # service calls (the demo's own changes to it drop it there, see settings_cache).
+    with transaction.atomic(), settings_cache.pinned():
+        say(stdout, _("Setting up the programme: stores, points scale, tiers, rewards, logins…"))
         stores = ensure_stores()
         ensure_programme()
         promotion = ensure_scale(now=now, stores=stores)
@@ -124,9 +131,11 @@ def seed_demo(*, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED,
             History(plan=plan, stores=stores, admin=users["admin"], customer=users["customer"],
                      stdout=stdout).play()
             # The e-shop's customers from before the programme, imported from its export.
+            say(stdout, _("Importing the e-shop's orders from before the programme…"))
             shop_history = import_shop_history(
                 rng=random.Random(seed + 1), now=now, store=stores["web"],
                 customers=members * CUSTOMERS_PER_MEMBER)
+        say(stdout, _("Auditing the ledger…"))
         report = audit_ledger()
         if created and not report.ok:
             raise DemoLedgerUnsound(report.violations)
@@ -134,8 +143,13 @@ def seed_demo(*, members: int = DEFAULT_MEMBERS, seed: int = DEFAULT_SEED,
         # once (a re-run adds nothing), unless the insight was never computed.
         insight = None
         if created or not InsightRun.objects.exists():
+            say(stdout, _("Computing the insight: scores, segments, lifetime value…"))
             insight = run_insight(now=now, by=users["admin"])
-        messages = replay_journeys(now=now) if created else None
+        messages = None
+        if created:
+            say(stdout, _("Replaying the journeys over the last %(days)d days…") % {
+                "days": JOURNEY_DAYS})
+            messages = replay_journeys(now=now)
     return {**_counts(), "created": created, "seconds": round(time.monotonic() - started, 1),
             "insight": insight.summary if insight is not None else None,
             "shop_history": shop_history, "messages": messages,

@@ -6,6 +6,7 @@ Nothing writes points or ledger rows here except the services themselves.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from datetime import timedelta
 
 from django.utils import timezone
@@ -15,6 +16,7 @@ from loyalty.models import Card, Member, Purchase, Store
 from loyalty.services import actions, ledger, members, purchases, reviews, tiers
 from loyalty.services.demo.data import HISTORY_DAYS, ORDER_PREFIX, REVIEWS, REWARDS
 from loyalty.services.demo.plan import Person, Plan
+from loyalty.services.demo.progress import say
 from loyalty.services.errors import MemberClosed, PurchaseRefunded
 from rewards import services as rewards
 from rewards.models import Reward, Voucher
@@ -34,14 +36,16 @@ class History:
                               for reward in catalogue.values()}
 
     def say(self, message: str) -> None:
-        if self.stdout is not None:
-            self.stdout.write(message + "\n")
+        say(self.stdout, message)
 
     def play(self) -> None:
         self.say(_("Playing %(days)d days of history for %(members)d members…") % {
             "days": HISTORY_DAYS, "members": len(self.plan.people)})
+        self.total = Counter(kind for _at, _seq, kind, _data in self.plan.events)
+        self.done: Counter[str] = Counter()
         for at, _seq, kind, data in self.plan.events:
             getattr(self, f"do_{kind}")(at, **data)
+            self.done[kind] += 1
 
     def do_join(self, at, *, person: Person) -> None:
         existing = members.existing_member_for(
@@ -168,17 +172,19 @@ class History:
                                    by=self.customer, now=at)
 
     def do_tick(self, at) -> None:
-        """What the nightly tasks would have done: expire due points, re-evaluate tiers."""
+        """What the nightly tasks would have done, for the demo's members, through the batch
+        services the tasks call: expire due points, re-evaluate tiers."""
         ids = sorted({m.pk for key, m in self.members.items() if key not in self.merged})
-        for member_id in sorted(set(ledger.members_with_due_points(now=at)) & set(ids)):
-            ledger.bring_member_up_to_date(member_id=member_id, now=at)
+        due = sorted(set(ledger.members_with_due_points(now=at)) & set(ids))
+        ledger.bring_members_up_to_date(member_ids=due, now=at)
         rewards.expire_vouchers(now=at)
         # Promotions happen on the spot; only a member above the entry tier can move here.
-        for member_id in Member.objects.filter(pk__in=ids, tier__threshold__gt=0).values_list(
-                "pk", flat=True).order_by("pk"):
-            tiers.reevaluate_tier(member_id=member_id, now=at)
+        tiers.reevaluate_tiers_of(member_ids=list(Member.objects.filter(
+            pk__in=ids, tier__threshold__gt=0).values_list("pk", flat=True)), now=at)
         local = timezone.localtime(at, self.plan.tz)
-        if local.month % 3 == 1 or at == self.plan.now:
-            self.say(_("  %(month)s: %(members)d members, %(purchases)d purchases") % {
-                "month": f"{local:%Y-%m}", "members": len(ids),
-                "purchases": Purchase.objects.filter(order_id__startswith=ORDER_PREFIX).count()})
+        if local.month % 3 == 1 or at == self.plan.now:  # progress, a line a quarter
+            self.say(_("  %(month)s: members %(members)d/%(members_total)d, purchases "
+                       "%(purchases)d/%(purchases_total)d") % {
+                "month": f"{local:%Y-%m}", "members": self.done["join"],
+                "members_total": self.total["join"], "purchases": self.done["purchase"],
+                "purchases_total": self.total["purchase"]})
