@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import ActionRule
+from loyalty.services.messaging.rules import frequency_promise
 
 BIRTHDAY = "birthday"
 
@@ -24,20 +25,22 @@ class SignupForm(AllauthSignupForm):
         label=_("Birth date (optional)"), required=False,
         widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"},
                                format="%Y-%m-%d"))
-    email_marketing = forms.BooleanField(
-        label=_("Send me offers by email"), required=False,
-        help_text=_("Member offers and news, at most twice a week. You can stop them at any "
-                    "time from your profile or any email."))
-    sms_marketing = forms.BooleanField(
-        label=_("Send me offers by SMS"), required=False,
-        help_text=_("Short reminders of offers, at most once a day, never at night. Add your "
-                    "mobile number in your profile; stop them at any time."))
+    email_marketing = forms.BooleanField(label=_("Send me offers by email"), required=False)
+    sms_marketing = forms.BooleanField(label=_("Send me offers by SMS"), required=False)
 
     field_order = ["first_name", "email", "password1", "password2", "birth_date",
                    "email_marketing", "sms_marketing"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # The promise is the caps' own numbers, in the reader's language.
+        frequency = frequency_promise()
+        self.fields["email_marketing"].help_text = _(
+            "Member offers and news (%(frequency)s). You can stop them at any time from your "
+            "profile or any email.") % {"frequency": frequency}
+        self.fields["sms_marketing"].help_text = _(
+            "Short reminders of offers (%(frequency)s). Add your mobile number in your "
+            "profile; stop them at any time.") % {"frequency": frequency}
         rule = ActionRule.objects.filter(event_type=BIRTHDAY, active=True).first()
         if rule is not None:
             self.fields["birth_date"].help_text = _(

@@ -68,7 +68,8 @@ def _key() -> bytes:
     return hashlib.sha256(b"loyalty.card-token:" + settings.SECRET_KEY.encode()).digest()
 
 
-def _b36(value: int) -> str:
+def base36(value: int) -> str:
+    """A non-negative integer in base 36 (the short form of the signed tokens' numbers)."""
     chars = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:
@@ -88,8 +89,8 @@ def current_step(at: float | None = None) -> int:
 
 
 def make_token(card: Card, *, at: float | None = None) -> str:
-    step = _b36(current_step(at))
-    card_id = _b36(card.pk)
+    step = base36(current_step(at))
+    card_id = base36(card.pk)
     return f"{TOKEN_PREFIX}.{card_id}.{step}.{_signature(TOKEN_VERSION, card_id, step)}"
 
 

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from loyalty.models import Member, Purchase, ReceiptClaim
 from loyalty.services import ledger, purchases
+from loyalty.services.cards import base36
 from loyalty.services.errors import (
     ClaimExpired,
     ClaimInvalid,
@@ -51,16 +52,6 @@ MAX_INPUT = 200  # longer than any code: refused before any work
 
 def claim_days() -> int:
     return settings.LOYALTY_RECEIPT_CLAIM_DAYS
-
-
-def _b36(value: int) -> str:
-    chars = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        value, rem = divmod(value, 36)
-        out = chars[rem] + out
-        if value == 0:
-            return out
 
 
 def _mac(secret: str, message: str) -> bytes:
@@ -86,7 +77,7 @@ def token_for(claim: ReceiptClaim) -> str:
     purchase = claim.purchase
     expires = int(claim.expires_at.timestamp())
     signature = _signature(purchase.store.claim_secret, purchase.pk, expires)
-    return f"{TOKEN_PREFIX}.{_b36(purchase.pk)}.{_b36(expires)}.{signature}"
+    return f"{TOKEN_PREFIX}.{base36(purchase.pk)}.{base36(expires)}.{signature}"
 
 
 def grouped(code: str) -> str:

@@ -8,6 +8,8 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.services.messaging.rules import frequency_promise
+
 
 def new_reference(prefix: str) -> str:
     """A fresh id drawn when a form is shown, so that the form sent twice acts once."""
@@ -125,12 +127,17 @@ class IssueCardForm(forms.Form):
     first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=100, required=False)
     email_marketing = forms.BooleanField(
-        label=_("The customer agrees to receive offers by email"), required=False,
-        help_text=_("Ask them: offers and news of the programme, at most twice a week. "
-                    "They can stop them from any email or their profile."))
+        label=_("The customer agrees to receive offers by email"), required=False)
     sms_marketing = forms.BooleanField(
         label=_("The customer agrees to receive offers by SMS"), required=False,
         help_text=_("Ask them: they can stop them from their profile."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The promise is the caps' own numbers, in the cashier's language.
+        self.fields["email_marketing"].help_text = _(
+            "Ask them: offers and news of the programme (%(frequency)s). They can stop them "
+            "from any email or their profile.") % {"frequency": frequency_promise()}
 
     def clean(self):
         data = super().clean()

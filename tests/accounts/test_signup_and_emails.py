@@ -52,7 +52,7 @@ def test_the_sign_up_form_asks_the_first_name_birth_date_and_consents_each_expla
     assert re.search(r'name="first_name"[^>]*required', html)
     assert not re.search(r'name="birth_date"[^>]*required', html)
     assert "birthday present: 150 points" in html
-    assert "at most twice a week" in html and "at most once a day" in html
+    assert "at most 2 messages a week, 1 a day, none between 21:00 and 08:00" in html
     # Never ticked for them.
     assert not re.search(r'name="email_marketing"[^>]*checked', html)
 
@@ -227,3 +227,22 @@ def test_no_account_email_says_hello_from_the_host(maison, rf):
             assert "Hello from" not in message.body and "Maison Demo Club" in message.body
             assert "Maison Demo Club" in message.subject
             assert "Maison Demo Club" in message.alternatives[0][0]
+
+
+def test_the_consents_promise_the_caps_own_numbers(settings, db):
+    from django.utils import translation
+
+    from accounts.forms import SignupForm
+    from loyalty.staff.forms import IssueCardForm
+
+    settings.LOYALTY_MARKETING_PER_WEEK, settings.LOYALTY_MARKETING_PER_DAY = 3, 1
+    settings.LOYALTY_QUIET_HOURS = (22, 7)
+    with translation.override("en"):
+        email_help = str(SignupForm().fields["email_marketing"].help_text)
+        till_help = str(IssueCardForm().fields["email_marketing"].help_text)
+    for text in (email_help, till_help):
+        assert "at most 3 messages a week, 1 a day, none between 22:00 and 07:00" in text
+    settings.LOYALTY_MARKETING_PER_WEEK, settings.LOYALTY_QUIET_HOURS = 1, (8, 8)
+    with translation.override("fr"):
+        text = str(SignupForm().fields["sms_marketing"].help_text)
+    assert "au plus 1 message par semaine)" in text and "twice" not in text

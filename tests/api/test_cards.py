@@ -75,7 +75,7 @@ def test_a_forged_or_garbled_token_is_400_token_invalid(client_web, card, forge)
 def test_a_token_for_a_card_moved_to_another_id_is_invalid(client_web, card):
     token = cards.make_token(card)
     prefix, card_id, step, signature = token.split(".")
-    forged = ".".join([prefix, cards._b36(card.pk + 1), step, signature])
+    forged = ".".join([prefix, cards.base36(card.pk + 1), step, signature])
     assert_error(resolve(client_web, forged), 400, "token_invalid")
 
 

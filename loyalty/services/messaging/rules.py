@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext, ngettext
 
 from loyalty.models import Channel, Member, Message, Purpose
 from loyalty.services.messaging import bounces
@@ -62,3 +63,21 @@ def quiet_until(message: Message, *, now: datetime) -> datetime | None:
         return None
     morning = local.date() if hour < end else local.date() + timedelta(days=1)
     return timezone.make_aware(datetime.combine(morning, time(hour=int(end))))
+
+
+def frequency_promise() -> str:
+    """How often marketing messages may come, said from the caps that enforce it
+    (LOYALTY_MARKETING_PER_WEEK, _PER_DAY, LOYALTY_QUIET_HOURS), so that what the sign-up
+    and the till promise cannot disagree with what is sent: "at most 2 messages a week,
+    1 a day, none between 21:00 and 08:00"."""
+    week, day = settings.LOYALTY_MARKETING_PER_WEEK, settings.LOYALTY_MARKETING_PER_DAY
+    parts = [ngettext("at most %(count)s message a week", "at most %(count)s messages a week",
+                      week) % {"count": week}]
+    if day < week:
+        parts.append(ngettext("%(count)s a day", "%(count)s a day", day) % {"count": day})
+    start, end = settings.LOYALTY_QUIET_HOURS
+    if start != end:
+        parts.append(gettext("none between %(start)s and %(end)s") % {
+            "start": formats.time_format(time(start % 24), "TIME_FORMAT"),
+            "end": formats.time_format(time(end % 24), "TIME_FORMAT")})
+    return ", ".join(parts)

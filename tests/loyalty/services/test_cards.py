@@ -109,7 +109,7 @@ def test_garbage_is_invalid(db, value):
 @pytest.mark.parametrize("version", ["0", "2", "", "1a"])
 def test_a_token_of_another_version_is_invalid_even_when_correctly_signed(member, version):
     card = digital_card(member)
-    card_id, step = cards._b36(card.pk), cards._b36(cards.current_step())
+    card_id, step = cards.base36(card.pk), cards.base36(cards.current_step())
     token = f"LC{version}.{card_id}.{step}.{cards._signature(version, card_id, step)}"
     with pytest.raises(TokenInvalid) as error:
         cards.resolve_card(token)

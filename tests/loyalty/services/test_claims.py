@@ -10,7 +10,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from loyalty.models import PointsEntry, Purchase, ReceiptClaim, Refund
-from loyalty.services import claims, members
+from loyalty.services import cards, members
 from loyalty.services.claims import (
     SHORT_CODE_ALPHABET,
     claim_purchase,
@@ -112,7 +112,7 @@ def test_a_forged_signature_or_expiry_is_invalid(store, scale, member):
     _purchase, claim = sale(store)
     prefix, purchase_id, expires, signature = token_for(claim).split(".")
     forged_signature = signature[:-1] + ("A" if signature[-1] != "A" else "B")
-    later = claims._b36(int(expires, 36) + 86400 * 365)
+    later = cards.base36(int(expires, 36) + 86400 * 365)
     for forged in (f"{prefix}.{purchase_id}.{expires}.{forged_signature}",
                    f"{prefix}.{purchase_id}.{later}.{signature}"):
         with pytest.raises(ClaimInvalid):
