@@ -42,6 +42,9 @@ from loyalty.ways_to_earn import ways_to_earn
 
 logger = logging.getLogger("loyalty.portal")
 
+# The home page's look ahead at expiring points; its heading says this number.
+EXPIRING_WITHIN_DAYS = 30
+
 ENTRIES_PER_PAGE = 25
 REWARDS_IN_REACH = 3
 REFERRAL_SALT = "loyalty.portal.referral"
@@ -108,9 +111,10 @@ def home(request):
     now = timezone.now()
     in_reach = [reward for reward, reason in catalogue_for(member=member, now=now)
                 if reason is None][:REWARDS_IN_REACH]
-    expiring = selectors.expiring_points(member=member, within_days=30)
+    expiring = selectors.expiring_points(member=member, within_days=EXPIRING_WITHIN_DAYS)
     context.update(
-        expiring=expiring, expiring_total=sum(row["points"] for row in expiring),
+        expiring=expiring, expiring_within_days=EXPIRING_WITHIN_DAYS,
+        expiring_total=sum(row["points"] for row in expiring),
         entries=recent_lines(member),
         progress=tier_progress(member, selectors.next_tier(member=member), programme, now),
         in_reach=in_reach, referral_url=referral_url(request, member),

@@ -364,3 +364,16 @@ def test_the_brand_words_are_each_languages_with_english_as_the_fallback(db):
     with translation.override("en"):
         assert (current_brand().name, current_brand().points_label(3)) == ("Maison Club",
                                                                            "stars")
+
+
+def test_the_home_page_says_pending_points_in_the_programmes_word(client, db):
+    from tests.factories import UserFactory, make_member
+
+    programme(point_name_en="star", point_name_plural_en="stars")
+    user = UserFactory()
+    member = make_member(user=user, email=user.email)
+    type(member).objects.filter(pk=member.pk).update(pending=3)
+    client.force_login(user)
+    text = page_text(client.get(reverse("home")))
+    assert "3 stars, spendable after the return window" in text
+    assert "Expiring within 30 days" in text
