@@ -16,10 +16,13 @@ from loyalty.models import (
     ActionEvent,
     Card,
     ConsentChange,
+    EmailBounce,
     ExternalId,
     Member,
     MemberMerge,
+    Message,
     Purchase,
+    PurchaseBonus,
     Review,
     Store,
     Tier,
@@ -156,6 +159,16 @@ def set_consent(*, member_id: int, channel: str, granted: bool, source: str = ""
         return member
 
 
+def _move_rewards(*, duplicate: Member, survivor: Member) -> dict:
+    # The rewards app builds on this core, never the other way round: its models are
+    # looked up by name rather than imported.
+    from django.apps import apps
+
+    return {name: apps.get_model("rewards", model).objects.filter(member=duplicate)
+            .update(member=survivor)
+            for name, model in (("redemptions", "Redemption"), ("vouchers", "Voucher"))}
+
+
 def merge_members(*, survivor_id: int, duplicate_id: int, by=None, reason: str = "",
                   now: datetime | None = None) -> Member:
     """Fold a duplicate into the survivor without losing anything.
@@ -204,6 +217,16 @@ def merge_members(*, survivor_id: int, duplicate_id: int, by=None, reason: str =
             "external_ids": ExternalId.objects.filter(member=duplicate).update(member=survivor),
             "referrals": Member.objects.filter(referred_by=duplicate).update(
                 referred_by=survivor),
+            # What the person was given, told and asked stays theirs: their vouchers (bought
+            # or given) and redemptions, an open next-purchase bonus, the messages (so the
+            # caps count them), the consent history and the addresses that bounced.
+            **_move_rewards(duplicate=duplicate, survivor=survivor),
+            "bonuses": PurchaseBonus.objects.filter(member=duplicate).update(member=survivor),
+            "messages": Message.objects.filter(member=duplicate).update(member=survivor),
+            "consent_changes": ConsentChange.objects.filter(member=duplicate).update(
+                member=survivor),
+            "email_bounces": EmailBounce.objects.filter(member=duplicate).update(
+                member=survivor),
             "identities": {"email": duplicate.email, "phone": duplicate.phone,
                            "card_number": duplicate.card_number},
         }

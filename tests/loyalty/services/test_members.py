@@ -146,3 +146,35 @@ def test_merging_the_same_pair_again_changes_nothing(db, ledger_is_sound):
     assert again.balance == 30
     assert MemberMerge.objects.count() == 1
     ledger_is_sound()
+
+
+def test_merge_moves_vouchers_bonus_messages_consents_and_bounces(store, scale):
+    from loyalty.models import EmailBounce, Message, PurchaseBonus
+    from rewards.models import Redemption, Voucher
+    from rewards.services import grant_voucher
+    from tests.rewards.helpers import reward
+
+    now = timezone.now()
+    survivor = create_member(email="marie@example.com", first_name="Marie")
+    duplicate = create_member(email="m.curie@example.com", store=store)
+    given = grant_voucher(member=duplicate, reward=reward(), expires_at=now + timedelta(days=30),
+                          source=Voucher.Source.JOURNEY, occasion_key="win_back:x").obj
+    PurchaseBonus.objects.create(member=duplicate, occasion_key="second_purchase:x",
+                                 points=50, starts_at=now, expires_at=now + timedelta(days=7))
+    Message.objects.create(member=duplicate, kind="welcome", occasion=f"welcome:{duplicate.pk}",
+                           channel="email", purpose="service", created_at=now)
+    set_consent(member_id=duplicate.pk, channel="email", granted=True)
+    EmailBounce.objects.create(address="m.curie@example.com", member=duplicate,
+                               event="bounced", event_id="pm-1", at=now)
+
+    merge_members(survivor_id=survivor.pk, duplicate_id=duplicate.pk, reason="same")
+    given.refresh_from_db()
+    assert given.member_id == survivor.pk
+    assert PurchaseBonus.objects.get().member_id == survivor.pk
+    assert Message.objects.get().member_id == survivor.pk
+    assert ConsentChange.objects.filter(member=duplicate).count() == 0
+    assert ConsentChange.objects.filter(member=survivor, granted=True).exists()
+    assert EmailBounce.objects.get().member_id == survivor.pk
+    assert not Redemption.objects.filter(member=duplicate).exists()
+    moved = MemberMerge.objects.get().moved
+    assert (moved["vouchers"], moved["bonuses"], moved["messages"]) == (1, 1, 1)
