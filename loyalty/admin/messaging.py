@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from loyalty.admin.base import ReadOnlyModelAdmin
 from loyalty.models import EmailBounce, Journey, Message, PurchaseBonus
@@ -70,6 +71,23 @@ class EmailBounceAdmin(ReadOnlyModelAdmin):
     list_filter = ("event", "provider")
     search_fields = ("address", "=member__card_number")
     raw_id_fields = ("member",)
+    actions = ("clear_addresses",)
+
+    def has_clear_permission(self, request) -> bool:
+        return request.user.has_perm("loyalty.delete_emailbounce")
+
+    @admin.action(description=_("Deliverable again: clear the selected addresses"),
+                  permissions=["clear"])
+    def clear_addresses(self, request, queryset):
+        from loyalty.services.messaging.bounces import clear_address
+
+        addresses = sorted(set(queryset.values_list("address", flat=True)))
+        for address in addresses:
+            clear_address(address=address)
+        self.message_user(request, ngettext(
+            "%(count)s address is deliverable again.",
+            "%(count)s addresses are deliverable again.", len(addresses)) % {
+                "count": len(addresses)})
 
 
 @admin.register(PurchaseBonus)

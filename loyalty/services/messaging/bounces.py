@@ -67,3 +67,16 @@ def record_email_event(*, event_type: str, recipient: str, event_id: str = "",
     except IntegrityError:  # the same event, recorded meanwhile by another request
         return EmailBounce.objects.get(event_id=event_id)
     return bounce
+
+
+def clear_address(*, address: str) -> int:
+    """Make an address deliverable again (the member fixed their mailbox, or the provider's
+    report was wrong): its bounce records go, so later emails to it are sent. Returns how
+    many records were cleared. The consent a complaint withdrew stays withdrawn: only the
+    member gives it back."""
+    address = (address or "").strip().lower()
+    if not address:
+        return 0
+    with transaction.atomic():
+        cleared, _by_model = EmailBounce.objects.filter(address=address).delete()
+    return cleared

@@ -129,3 +129,24 @@ def test_a_providers_bounce_webhook_reaches_the_service(client, settings, member
     assert response.status_code == 200
     bounce = EmailBounce.objects.get()
     assert (bounce.member, bounce.event, bounce.provider) == (member, "bounced", "Postmark")
+
+
+def test_a_cleared_address_is_sent_to_again(member):
+    consenting(member, "email")
+    provider_says("bounced", member.email, event_id="evt-1")
+    provider_says("bounced", member.email.upper(), event_id="evt-2")
+    assert bounces.undeliverable(member.email)
+    assert bounces.clear_address(address=f" {member.email.upper()} ") == 2
+    assert not bounces.undeliverable(member.email)
+    message = queue_one(member)
+    assert send_now(message, now=NOON) == {"sent": 1}
+
+
+def test_the_admin_clears_the_selected_addresses(admin_client, member):
+    from django.urls import reverse
+
+    provider_says("bounced", member.email)
+    response = admin_client.post(reverse("admin:loyalty_emailbounce_changelist"), {
+        "action": "clear_addresses", "_selected_action": [EmailBounce.objects.get().pk]})
+    assert response.status_code == 302
+    assert not EmailBounce.objects.exists()
