@@ -18,18 +18,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.models import (
-    ActionEvent,
-    ConsentChange,
     Member,
 )
 from loyalty.services import actions
 from loyalty.services import members as member_services
+from loyalty.services.consents import NEWSLETTER_SIGNUP, set_marketing_consent  # noqa: F401
 from loyalty.services.errors import Invalid, MemberExists
 
 logger = logging.getLogger("loyalty.portal")
 
 ACCOUNT_CREATED = actions.ACCOUNT_CREATED
-NEWSLETTER_SIGNUP = "newsletter_signup"
 
 
 @dataclass(frozen=True)
@@ -163,31 +161,6 @@ def update_profile(*, member: Member, first_name: str, last_name: str, phone: st
             set_marketing_consent(member_id=member.pk, channel=channel, granted=granted,
                                   source="portal", now=now)
         member.refresh_from_db()
-        return member
-
-
-def set_marketing_consent(*, member_id: int, channel: str, granted: bool, source: str = "",
-                          now: datetime | None = None) -> Member:
-    """A consent given or withdrawn (dated, in the history: `set_consent`), and the
-    `newsletter_signup` points the programme promises for the member's first opt-in to
-    email: once per member ever. Opting out and in again gives nothing, nor does an opt-in
-    after the member earned that action another way (the e-shop's event). Raises Invalid
-    (unknown channel)."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        member = Member.objects.select_for_update().get(pk=member_id)
-        first_email_opt_in = (
-            channel == ConsentChange.Channel.EMAIL and granted and not member.email_marketing
-            and not ConsentChange.objects.filter(member=member, channel=channel,
-                                                 granted=True).exists())
-        member = member_services.set_consent(member_id=member.pk, channel=channel,
-                                             granted=granted, source=source, now=now)
-        if first_email_opt_in and member.is_active and not ActionEvent.objects.filter(
-                member=member, rule__event_type=NEWSLETTER_SIGNUP).exists():
-            # The event id is the member's: a retry (or a race) records it once.
-            actions.award_if_active(member=member, event_type=NEWSLETTER_SIGNUP,
-                                    event_id=f"{NEWSLETTER_SIGNUP}:{member.pk}", now=now)
-            member.refresh_from_db()
         return member
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty.services import actions, members
+from loyalty.services import actions, consents, members
 from loyalty.services.messaging import journeys
 
 TILL_SOURCE = "till"
@@ -37,8 +37,9 @@ def enrol_at_till(*, store, number: str | None = None, email: str = "", phone: s
         member = issued.member
         for channel, granted in (("email", email_marketing), ("sms", sms_marketing)):
             if granted:
-                members.set_consent(member_id=member.pk, channel=channel, granted=True,
-                                    source=TILL_SOURCE, now=now)
+                # The promised newsletter points on a first email opt-in, as on the web.
+                consents.set_marketing_consent(member_id=member.pk, channel=channel,
+                                               granted=True, source=TILL_SOURCE, now=now)
         if issued.new_member:
             actions.award_welcome(member=member,
                                   event_id=f"{actions.ACCOUNT_CREATED}:member:{member.pk}",

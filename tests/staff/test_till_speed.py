@@ -376,6 +376,22 @@ def test_enrolment_records_the_consents_given(cashier_client, store, scale):
     assert change.channel == "email" and change.granted and change.source == "till"
 
 
+def test_an_email_opt_in_at_the_till_earns_the_promised_newsletter_points_once(
+        cashier_client, store, scale):
+    ActionRuleFactory(event_type="newsletter_signup", name="Newsletter", points=20)
+    cashier_client.post(ISSUE, {"store": "paris", "email": "ines@example.com",
+                                "email_marketing": "on"})
+    member = Member.objects.get(email="ines@example.com")
+    assert member.balance + member.pending == 20
+    # Opting out and in again later, on the web, gives nothing twice.
+    from loyalty.services.consents import set_marketing_consent
+
+    set_marketing_consent(member_id=member.pk, channel="email", granted=False)
+    set_marketing_consent(member_id=member.pk, channel="email", granted=True)
+    member.refresh_from_db()
+    assert member.balance + member.pending == 20
+
+
 def test_the_form_asks_the_email_and_each_consent_with_its_reason(cashier_client, store):
     text = page_text(cashier_client.get(ISSUE, {"store": "paris"}))
     assert "Email" in text
