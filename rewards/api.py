@@ -88,7 +88,7 @@ class RewardListView(ApiView):
         member = None
         raw = request.query_params.get("member_id")
         if raw is not None:
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):
                 raise ValidationError({"member_id": "a member id"})
             member = self.member_or_404(int(raw))
         rows = [{

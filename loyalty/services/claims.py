@@ -12,9 +12,9 @@ neither carrying anything about the customer:
 
 A code can be claimed once, by one member, until `LOYALTY_RECEIPT_CLAIM_DAYS` after the
 purchase. Claiming gives the purchase to the member and credits it through the same
-path as a purchase recorded with its member (`purchases.credit_purchase`): the rules as
-they stood at the purchase's time, pending until the return window, counted from the
-purchase, ends. Claiming again is harmless for the same member; a refunded purchase or
+path as a purchase recorded with its member (`purchases.credit_purchase`): the active
+rules whose dates cover the purchase's time, pending until the return window, counted from
+the purchase, ends. Claiming again is harmless for the same member; a refunded purchase or
 one that already has a member cannot be claimed.
 """
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from loyalty.models import (
@@ -200,7 +201,11 @@ def erase_member(*, member: Member, by=None, now: datetime | None = None) -> Mem
         # The provider's bounce reports name the address: they go with it.
         from loyalty.models import EmailBounce
 
-        EmailBounce.objects.filter(member=member).delete()
+        # Also those that came before any member had the address (kept without a member).
+        bounced = Q(member=member)
+        if member.email:
+            bounced |= Q(address=member.email.strip().lower())
+        EmailBounce.objects.filter(bounced).delete()
         user = member.user
         member.refresh_from_db()
         member.email = member.phone = member.first_name = member.last_name = ""

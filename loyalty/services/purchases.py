@@ -114,9 +114,10 @@ def record_purchase(*, store: Store, order_id: str, amount, member, items=(),
 def credit_purchase(purchase: Purchase, *, member, items, now: datetime, by=None) -> None:
     """Give a purchase to a locked member and credit what it earns, inside the caller's
     transaction: the one path for a purchase recorded with its member and for a receipt
-    claimed later. The scale's rules apply as they stood at the purchase's time; points
-    are pending until the return window, counted from the purchase, ends. The member's
-    open next-purchase bonus, looked for under their lock, is taken by this purchase."""
+    claimed later. The scale's active rules apply, dated ones if their dates cover the
+    purchase's time; points are pending until the return window, counted from the
+    purchase, ends. The member's open next-purchase bonus, looked for under their lock, is
+    taken by this purchase."""
     store, occurred_at = purchase.store, purchase.occurred_at
     scale = earning.load_scale()
     programme = scale.programme

@@ -58,7 +58,7 @@ def sale(request):
             try:
                 recorded = purchases.record_purchase(
                     store=store, order_id=form.order_reference(),
-                    amount=form.cleaned_data["amount"], member=None)
+                    amount=form.cleaned_data["amount"], member=None, by=request.user)
             except DomainError as error:
                 form.add_error("receipt" if error.fields.get("order_id") else None,
                                _("This receipt number was already recorded with another "

@@ -260,7 +260,7 @@ def invalid_form(request, store, form, member_id=None, **panel):
 
 def posted_member_id(request) -> int | None:
     value = request.POST.get("member", "")
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def needs_store(request):

@@ -91,7 +91,7 @@ def scan(request):
         messages.info(request, _("Choose the store you act for."))
         return redirect("staff:dashboard")
     member_id = request.GET.get("member", "")
-    if not member_id.isdigit():
+    if not (member_id.isascii() and member_id.isdigit()):
         return respond(request, store)
     if not may_open(request, int(member_id)):
         # A bare id opens nobody's panel: the customer is found at the till first.
@@ -355,6 +355,12 @@ def refund_receipt(request):
         member = selectors.active_member(member_id) if may_open(request, member_id) else None
         return respond(request, store, member=member, kind="error", status=404, message=_(
             "No purchase of this store has this receipt number."))
+    if bought.member_id is None:
+        # A sale recorded without a card, not claimed (a claimed one has its member): it
+        # earned no points, so the till has nothing to take back.
+        return respond(request, store, kind="error", status=409, message=_(
+            "This sale was recorded without a card and earned no points: there are no "
+            "points to take back."))
     member = selectors.active_member(bought.member_id)
     if member is None:
         return respond(request, store, kind="error", status=404,

@@ -2,7 +2,7 @@
 // - /card/ is always asked of the network first (its QR changes every 30 seconds); each
 //   time it answers, the worker also keeps /card/offline/: the card's number and a code of
 //   the number that never changes, with the name and tier. Without network, /card/ shows
-//   that copy. Logging out (or a /card/ that answers with the login page) drops it.
+//   that copy. Logging out or in (or a /card/ that answers with the login page) drops it.
 //   The card page (static/js/card.js) registers this worker.
 // - Static files (/static/, /brand.css, icons) are served from the cache and refreshed
 //   in the background. Nothing else is cached: the other pages are private and live.
@@ -59,8 +59,11 @@ self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
-  if (request.method === "POST" && url.pathname === "/accounts/logout/") {
-    event.waitUntil(caches.delete(CARD_CACHE)); // logging out: nothing personal stays
+  if (request.method === "POST" && (url.pathname === "/accounts/logout/"
+      || url.pathname === "/accounts/login/" || url.pathname === "/accounts/signup/")) {
+    // Logging out, or someone logging in (perhaps another person, after a session ran
+    // out on a shared phone): nothing of the previous card stays.
+    event.waitUntil(caches.delete(CARD_CACHE));
     return;
   }
   if (request.method !== "GET") return;

@@ -265,6 +265,9 @@ def test_the_service_worker_is_served_at_the_root_with_the_whole_site_as_scope(c
     assert response["Service-Worker-Allowed"] == "/"
     body = page_text(response)
     assert "/card/offline/" in body and "caches" in body
+    # The saved card goes when anyone logs out, logs in or signs up on this browser.
+    for path in ("/accounts/logout/", "/accounts/login/", "/accounts/signup/"):
+        assert f'url.pathname === "{path}"' in body
 
 
 def test_the_offline_card_holds_the_number_and_a_static_code_privately(marie_client, marie):

@@ -134,6 +134,8 @@ def test_the_catalogue_lists_only_rewards_usable_in_the_callers_store(api, web):
 def test_the_catalogue_for_an_unknown_or_malformed_member_is_an_error(api):
     assert_error(api.get(REWARDS, {"member_id": 999999}), 404, "not_found")
     assert_error(api.get(REWARDS, {"member_id": "abc"}), 400, "invalid")
+    # Digits Python's isdigit() accepts but int() refuses: an error, never a crash.
+    assert_error(api.get(REWARDS, {"member_id": "\u00b2"}), 400, "invalid")
 
 
 # --- POST /redemptions/ ----------------------------------------------------------------------

@@ -31,6 +31,7 @@ def test_a_sale_without_a_card_prints_a_receipt_with_the_claim(cashier_client, s
     purchase = Purchase.objects.get()
     assert purchase.member_id is None and purchase.order_id == "R-77"
     assert str(purchase.amount) == "12.50"
+    assert purchase.cashier is not None  # recorded on sales without a card too
     assert response["Location"] == reverse("staff:receipt", args=[purchase.pk])
     page = cashier_client.get(response["Location"])
     assert page.status_code == 200
@@ -75,3 +76,12 @@ def test_another_store_s_receipt_is_404(client, lyon_cashier, store, scale):
     assert client.get(reverse("staff:receipt", args=[purchase.pk])).status_code == 404
     assert client.post(reverse("staff:sale"), {"store": store.code, "order_id": "x",
                                                "amount": "1.00"}).status_code == 403
+
+
+def test_a_manager_looking_up_an_unclaimed_sale_to_refund_is_told_why_not(
+        manager_client, store, scale):
+    purchases.record_purchase(store=store, order_id="R-88", amount="9.00", member=None)
+    response = manager_client.post(reverse("staff:refund-receipt"),
+                                   {"store": store.code, "receipt": "R-88"})
+    assert response.status_code == 409
+    assert "recorded without a card and earned no points" in page_text(response)

@@ -315,6 +315,15 @@ def test_the_member_panel_opens_from_a_link_once_found_in_this_session(cashier_c
     assert "Record the purchase" in page_text(response)
 
 
+def test_unicode_digits_in_a_member_field_are_refused_not_a_crash(cashier_client, marie):
+    found(cashier_client, marie)
+    page = cashier_client.get(reverse("staff:scan"), {"member": "\u00b2"})
+    assert page.status_code == 200 and "Marie Curie" not in page_text(page)
+    sale = cashier_client.post(reverse("staff:purchase"), {
+        "store": "paris", "member": "\u00b2", "amount": "10", "order_id": "X1"})
+    assert sale.status_code in (400, 403)
+
+
 def test_the_panel_takes_the_same_queries_however_many_vouchers_and_rewards(cashier_client,
                                                                            marie):
     from django.db import connection

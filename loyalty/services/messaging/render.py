@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.dateparse import parse_date
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from loyalty.models import Journey, Member, Message, Tier
 from loyalty.services.messaging import offers, unsubscribe
@@ -134,15 +135,27 @@ def offer_sentence(context: dict, voucher) -> str:
     bonus = context.get("bonus")
     if not isinstance(bonus, dict):
         return ""
-    values = {"date": _date(bonus.get("until")), "factor": bonus.get("factor") or "",
-              "points": formats.number_format(bonus.get("points") or 0, use_l10n=True,
-                                              force_grouping=True)}
-    if bonus.get("factor") and bonus.get("points"):
-        return gettext("Your next purchase by %(date)s earns points ×%(factor)s, and "
-                       "%(points)s extra points.") % values
+    count = int(bonus.get("points") or 0)
+    values = {"date": _date(bonus.get("until")), "factor": _factor(bonus.get("factor")),
+              "points": formats.number_format(count, use_l10n=True, force_grouping=True)}
+    if bonus.get("factor") and count:
+        return ngettext("Your next purchase by %(date)s earns points ×%(factor)s, and "
+                        "%(points)s extra point.",
+                        "Your next purchase by %(date)s earns points ×%(factor)s, and "
+                        "%(points)s extra points.", count) % values
     if bonus.get("factor"):
         return gettext("Your next purchase by %(date)s earns points ×%(factor)s.") % values
-    return gettext("Your next purchase by %(date)s earns %(points)s extra points.") % values
+    return ngettext("Your next purchase by %(date)s earns %(points)s extra point.",
+                    "Your next purchase by %(date)s earns %(points)s extra points.",
+                    count) % values
+
+
+def _factor(raw) -> str:
+    """A bonus factor as the reader writes numbers ("1.5", "1,5")."""
+    try:
+        return formats.localize(Decimal(str(raw)).normalize()) if raw else ""
+    except InvalidOperation:
+        return str(raw)
 
 
 def _with_offer(text: str, offer: str) -> str:

@@ -150,3 +150,12 @@ def test_the_admin_clears_the_selected_addresses(admin_client, member):
         "action": "clear_addresses", "_selected_action": [EmailBounce.objects.get().pk]})
     assert response.status_code == 302
     assert not EmailBounce.objects.exists()
+
+
+def test_erasure_also_deletes_bounces_that_came_before_the_address_was_a_members(member):
+    provider_says("bounced", "stranger@example.com", event_id="early")
+    assert EmailBounce.objects.get().member is None
+    Member.objects.filter(pk=member.pk).update(email="stranger@example.com")
+    member.refresh_from_db()
+    erase_member(member=member)
+    assert not EmailBounce.objects.exists()

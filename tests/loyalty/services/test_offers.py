@@ -326,3 +326,14 @@ def test_the_bonus_line_is_said_in_the_readers_language(nudged, store):
     with translation.override("fr"):
         lines = history.breakdown_lines(second.points_breakdown)
     assert lines[-1]["rule"] == "Bonus sur le prochain achat ×2"
+
+
+def test_the_offer_sentence_counts_points_and_writes_the_factor_the_readers_way():
+    from django.utils import translation
+
+    bonus = {"bonus": {"until": "2026-12-04", "factor": "1.5", "points": 1}}
+    with translation.override("en"):
+        assert render.offer_sentence(bonus, None) == (
+            "Your next purchase by 4 Dec 2026 earns points ×1.5, and 1 extra point.")
+    with translation.override("fr"):
+        assert "×1,5" in render.offer_sentence(bonus, None)
